@@ -1,0 +1,248 @@
+//! Short-lived access tokens: HS256 only, `typ: at+jwt`, every claim required.
+
+use std::time::Duration;
+
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind,
+};
+use serde::{Deserialize, Serialize};
+
+use super::Role;
+use crate::{
+    config::AuthSettings,
+    errors::{AppError, AuthFailure},
+};
+
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub sub: String,
+    pub email: String,
+    pub role: Role,
+    pub iat: i64,
+    pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    pub iss: String,
+    pub aud: String,
+    pub jti: String,
+}
+
+impl AccessClaims {
+    pub fn user_id(&self) -> Option<i32> {
+        self.sub.parse().ok().filter(|id: &i32| *id > 0)
+    }
+}
+
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    ttl: Duration,
+    leeway: Duration,
+}
+
+impl JwtKeys {
+    pub fn new(settings: &AuthSettings) -> Self {
+        let secret = settings.access_token_secret.expose();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.set_issuer(&[&settings.issuer]);
+        validation.set_audience(&[&settings.audience]);
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.leeway = settings.leeway.as_secs();
+        JwtKeys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+            ttl: settings.access_ttl,
+            leeway: settings.leeway,
+        }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    pub fn issue(&self, user_id: i32, email: &str, role: Role) -> Result<String, AppError> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = AccessClaims {
+            sub: user_id.to_string(),
+            email: email.to_owned(),
+            role,
+            iat: now,
+            exp: now + self.ttl.as_secs() as i64,
+            nbf: None,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            jti: uuid::Uuid::new_v4().to_string(),
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .map_err(|e| AppError::Internal(format!("cannot sign access token: {e}")))
+    }
+
+    /// Verifies signature, algorithm, type and every claim.
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, AuthFailure> {
+        self.decode(token, &self.validation)
+    }
+
+    /// Like [`verify`](Self::verify) but accepts an expired token issued within
+    /// `max_age`: logout uses it so a session can be revoked after the access
+    /// token ran out. Everything else is still checked.
+    pub fn verify_allow_expired(
+        &self,
+        token: &str,
+        max_age_secs: i64,
+    ) -> Result<AccessClaims, AuthFailure> {
+        let mut validation = self.validation.clone();
+        validation.validate_exp = false;
+        let claims = self.decode(token, &validation)?;
+        let oldest = chrono::Utc::now().timestamp() - max_age_secs;
+        if claims.iat < oldest {
+            return Err(AuthFailure::TokenExpired);
+        }
+        Ok(claims)
+    }
+
+    fn decode(&self, token: &str, validation: &Validation) -> Result<AccessClaims, AuthFailure> {
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthFailure::TokenExpired,
+                _ => AuthFailure::TokenInvalid,
+            })?;
+        if data.header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
+            return Err(AuthFailure::TokenInvalid);
+        }
+        let claims = data.claims;
+        let now = chrono::Utc::now().timestamp();
+        if claims.iat > now + self.leeway.as_secs() as i64 || claims.user_id().is_none() {
+            return Err(AuthFailure::TokenInvalid);
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
+    fn settings(secret: &str) -> AuthSettings {
+        AuthSettings {
+            access_token_secret: Secret::new(secret.as_bytes()),
+            password_pepper: Secret::new(vec![7u8; 32]),
+            access_ttl: Duration::from_secs(60),
+            refresh_ttl: Duration::from_secs(600),
+            issuer: "iss-test".into(),
+            audience: "aud-test".into(),
+            leeway: Duration::from_secs(0),
+            bcrypt_cost: 4,
+            bcrypt_max_concurrency: 1,
+            token_body_delivery: false,
+        }
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn forge(header: &str, claims: &serde_json::Value) -> String {
+        format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        )
+    }
+
+    #[test]
+    fn issued_tokens_verify_and_carry_identity() {
+        let keys = JwtKeys::new(&settings(SECRET));
+        let token = keys.issue(42, "a@b.test", Role::Admin).expect("sign");
+        let claims = keys.verify(&token).expect("valid");
+        assert_eq!(claims.user_id(), Some(42));
+        assert_eq!(claims.role, Role::Admin);
+        assert_eq!(claims.iss, "iss-test");
+        assert_eq!(claims.aud, "aud-test");
+        assert_eq!(claims.exp - claims.iat, 60);
+    }
+
+    #[test]
+    fn another_secret_or_tampering_is_rejected() {
+        let keys = JwtKeys::new(&settings(SECRET));
+        let other = JwtKeys::new(&settings("another-secret-another-secret-xx"));
+        let token = other.issue(1, "a@b.test", Role::User).expect("sign");
+        assert_eq!(keys.verify(&token).err(), Some(AuthFailure::TokenInvalid));
+
+        let token = keys.issue(1, "a@b.test", Role::User).expect("sign");
+        let mut parts: Vec<String> = token.split('.').map(String::from).collect();
+        let claims = String::from_utf8(URL_SAFE_NO_PAD.decode(&parts[1]).expect("b64"))
+            .expect("utf8")
+            .replace("\"user\"", "\"admin\"");
+        parts[1] = URL_SAFE_NO_PAD.encode(claims);
+        assert_eq!(keys.verify(&parts.join(".")).err(), Some(AuthFailure::TokenInvalid));
+    }
+
+    #[test]
+    fn alg_none_and_wrong_type_are_rejected() {
+        let keys = JwtKeys::new(&settings(SECRET));
+        let now = chrono::Utc::now().timestamp();
+        let claims = serde_json::json!({
+            "sub": "1", "email": "a@b.test", "role": "admin", "iat": now, "exp": now + 60,
+            "iss": "iss-test", "aud": "aud-test", "jti": "x"
+        });
+        let none = forge(r#"{"alg":"none","typ":"at+jwt"}"#, &claims);
+        assert_eq!(keys.verify(&none).err(), Some(AuthFailure::TokenInvalid));
+
+        // Correctly signed, but typed as a plain JWT.
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some("JWT".into());
+        let token = jsonwebtoken::encode(&header, &claims, &keys.encoding).expect("sign");
+        assert_eq!(keys.verify(&token).err(), Some(AuthFailure::TokenInvalid));
+    }
+
+    #[test]
+    fn missing_claims_wrong_audience_and_expiry_are_rejected() {
+        let keys = JwtKeys::new(&settings(SECRET));
+        let now = chrono::Utc::now().timestamp();
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some(ACCESS_TOKEN_TYPE.into());
+        let sign = |claims: serde_json::Value| {
+            jsonwebtoken::encode(&header, &claims, &keys.encoding).expect("sign")
+        };
+        let base = serde_json::json!({
+            "sub": "1", "email": "a@b.test", "role": "user", "iat": now, "exp": now + 60,
+            "iss": "iss-test", "aud": "aud-test", "jti": "x"
+        });
+        assert!(keys.verify(&sign(base.clone())).is_ok());
+        for field in ["sub", "role", "iat", "exp", "iss", "aud", "jti"] {
+            let mut claims = base.clone();
+            claims.as_object_mut().map(|o| o.remove(field));
+            assert_eq!(
+                keys.verify(&sign(claims)).err(),
+                Some(AuthFailure::TokenInvalid),
+                "without {field}"
+            );
+        }
+        let mut claims = base.clone();
+        claims["aud"] = "someone-else".into();
+        assert_eq!(keys.verify(&sign(claims)).err(), Some(AuthFailure::TokenInvalid));
+        let mut claims = base.clone();
+        claims["nbf"] = (now + 3600).into();
+        assert_eq!(keys.verify(&sign(claims)).err(), Some(AuthFailure::TokenInvalid));
+        let mut claims = base.clone();
+        claims["exp"] = (now - 10).into();
+        claims["iat"] = (now - 70).into();
+        let expired = sign(claims);
+        assert_eq!(keys.verify(&expired).err(), Some(AuthFailure::TokenExpired));
+        assert!(keys.verify_allow_expired(&expired, 600).is_ok());
+        assert!(keys.verify_allow_expired(&expired, 30).is_err());
+    }
+}

@@ -1,0 +1,145 @@
+//! Password hashing: bcrypt over an HMAC-SHA-256 pre-hash keyed with a
+//! server pepper. bcrypt reads only 72 bytes; pre-hashing means long
+//! passwords are never silently truncated, and the base64 digest contains
+//! no NUL byte. Every bcrypt call waits for a permit, then runs on the
+//! blocking pool, so a login storm queues instead of starving other work.
+
+use std::sync::Arc;
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tokio::sync::Semaphore;
+
+use crate::{blocking, config::AuthSettings, errors::AppError};
+
+pub const MIN_PASSWORD_CHARS: usize = 8;
+pub const MAX_PASSWORD_CHARS: usize = 128;
+
+pub struct PasswordHasher {
+    pepper: Vec<u8>,
+    cost: u32,
+    permits: Arc<Semaphore>,
+    /// Verified against when the account does not exist, so unknown users
+    /// cost the same time as wrong passwords.
+    dummy_hash: String,
+}
+
+impl PasswordHasher {
+    /// Blocking (one bcrypt hash for the dummy): call at start-up.
+    pub fn new(settings: &AuthSettings) -> Result<Self, AppError> {
+        let mut hasher = PasswordHasher {
+            pepper: settings.password_pepper.expose().to_vec(),
+            cost: settings.bcrypt_cost,
+            permits: Arc::new(Semaphore::new(settings.bcrypt_max_concurrency)),
+            dummy_hash: String::new(),
+        };
+        let dummy = crate::auth::random_token()?;
+        hasher.dummy_hash = bcrypt::hash(hasher.prehash(&dummy)?, hasher.cost)
+            .map_err(|e| AppError::Internal(format!("bcrypt: {e}")))?;
+        Ok(hasher)
+    }
+
+    fn prehash(&self, password: &str) -> Result<String, AppError> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.pepper)
+            .map_err(|_| AppError::Internal("invalid pepper length".into()))?;
+        mac.update(password.as_bytes());
+        Ok(STANDARD.encode(mac.finalize().into_bytes()))
+    }
+
+    pub async fn hash(&self, password: &str) -> Result<String, AppError> {
+        let prehashed = self.prehash(password)?;
+        let cost = self.cost;
+        self.bounded(move || {
+            bcrypt::hash(prehashed, cost).map_err(|e| AppError::Internal(format!("bcrypt: {e}")))
+        })
+        .await
+    }
+
+    /// `hash` is `None` for an unknown account: the dummy hash is checked
+    /// instead and the answer is always `false`.
+    pub async fn verify(&self, password: &str, hash: Option<String>) -> Result<bool, AppError> {
+        let prehashed = self.prehash(password)?;
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| self.dummy_hash.clone());
+        let matches = self
+            .bounded(move || {
+                bcrypt::verify(prehashed, &hash)
+                    .map_err(|e| AppError::Internal(format!("bcrypt: {e}")))
+            })
+            .await?;
+        Ok(known && matches)
+    }
+
+    async fn bounded<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+    ) -> Result<T, AppError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| AppError::Internal("bcrypt semaphore closed".into()))?;
+        blocking::run(f).await
+    }
+}
+
+/// Length rules only (NIST SP 800-63B): no composition rules.
+pub fn password_is_acceptable(password: &str) -> bool {
+    let chars = password.chars().count();
+    (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+    use std::time::Duration;
+
+    fn hasher(pepper: &[u8]) -> PasswordHasher {
+        PasswordHasher::new(&AuthSettings {
+            access_token_secret: Secret::new(vec![1u8; 32]),
+            password_pepper: Secret::new(pepper),
+            access_ttl: Duration::from_secs(60),
+            refresh_ttl: Duration::from_secs(600),
+            issuer: "i".into(),
+            audience: "a".into(),
+            leeway: Duration::ZERO,
+            bcrypt_cost: 4,
+            bcrypt_max_concurrency: 2,
+            token_body_delivery: false,
+        })
+        .expect("hasher")
+    }
+
+    #[actix_web::test]
+    async fn passwords_sharing_the_first_72_bytes_are_different() {
+        let h = hasher(&[9u8; 32]);
+        let base = "x".repeat(72);
+        let hash = h.hash(&format!("{base}A")).await.expect("hash");
+        assert!(h.verify(&format!("{base}A"), Some(hash.clone())).await.expect("verify"));
+        assert!(!h.verify(&format!("{base}B"), Some(hash)).await.expect("verify"));
+    }
+
+    #[actix_web::test]
+    async fn the_pepper_is_part_of_the_hash() {
+        let hash = hasher(&[1u8; 32]).hash("correct horse").await.expect("hash");
+        let other = hasher(&[2u8; 32]);
+        assert!(!other.verify("correct horse", Some(hash)).await.expect("verify"));
+    }
+
+    #[actix_web::test]
+    async fn unknown_users_never_verify() {
+        let h = hasher(&[1u8; 32]);
+        assert!(!h.verify("anything at all", None).await.expect("verify"));
+    }
+
+    #[test]
+    fn length_rules_count_characters_not_bytes() {
+        assert!(!password_is_acceptable("1234567"));
+        assert!(password_is_acceptable("12345678"));
+        assert!(password_is_acceptable(&"é".repeat(64)));
+        assert!(password_is_acceptable(&"🔑".repeat(128)));
+        assert!(!password_is_acceptable(&"a".repeat(129)));
+    }
+}

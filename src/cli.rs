@@ -1,0 +1,180 @@
+//! Operator commands. The first admin is made here, not by hand in SQL.
+//! Passwords come from `BFF_USER_PASSWORD` or standard input, never argv
+//! (argv is visible to every user of the machine through `ps`).
+
+use std::io::BufRead;
+
+use chrono::Utc;
+
+use crate::{
+    auth::{Role, password::PasswordHasher},
+    config::Settings,
+    db::{self, models::NewUser, users},
+    errors::is_unique_violation,
+    validation::{normalize_email, signup_errors},
+};
+
+pub const USAGE: &str = "\
+usage:
+  bff-gateway [serve]                                   run the HTTP server
+  bff-gateway create-user --email EMAIL [--role user|admin]
+      password from BFF_USER_PASSWORD, else the first line of standard input
+  bff-gateway set-role --email EMAIL --role user|admin
+  bff-gateway help";
+
+pub const PASSWORD_VAR: &str = "BFF_USER_PASSWORD";
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    Serve,
+    Help,
+    CreateUser { email: String, role: Role },
+    SetRole { email: String, role: Role },
+}
+
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
+    let mut args = args.into_iter();
+    let name = args.next();
+    let mut email = None;
+    let mut role = None;
+    let rest: Vec<String> = args.collect();
+    let mut i = 0;
+    while i < rest.len() {
+        let value = rest.get(i + 1).cloned();
+        match rest[i].as_str() {
+            "--email" => email = Some(value.ok_or("--email needs a value")?),
+            "--role" => {
+                let value = value.ok_or("--role needs a value")?;
+                role = Some(
+                    value
+                        .parse::<Role>()
+                        .map_err(|_| format!("unknown role `{value}` (user or admin)"))?,
+                );
+            }
+            "--password" => {
+                return Err(format!(
+                    "passwords are never taken from the command line; set {PASSWORD_VAR} or pipe it on standard input"
+                ));
+            }
+            other => return Err(format!("unexpected argument `{other}`")),
+        }
+        i += 2;
+    }
+    match name.as_deref() {
+        None | Some("serve") if email.is_none() && role.is_none() => Ok(Command::Serve),
+        Some("help" | "--help" | "-h") => Ok(Command::Help),
+        Some("create-user") => Ok(Command::CreateUser {
+            email: email.ok_or("create-user needs --email")?,
+            role: role.unwrap_or(Role::User),
+        }),
+        Some("set-role") => Ok(Command::SetRole {
+            email: email.ok_or("set-role needs --email")?,
+            role: role.ok_or("set-role needs --role")?,
+        }),
+        Some(other) => Err(format!("unknown command `{other}`")),
+        None => Err("unexpected arguments".into()),
+    }
+}
+
+pub async fn run(command: Command, settings: Settings) -> Result<(), String> {
+    let database = settings.database.clone();
+    let pool = actix_web::web::block(move || db::connect_and_migrate(&database))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    match command {
+        Command::CreateUser { email, role } => {
+            let password = read_password()?;
+            let email = normalize_email(&email);
+            let errors = signup_errors(Some(&email), Some(&password));
+            if !errors.is_empty() {
+                let text: Vec<String> = errors
+                    .iter()
+                    .map(|e| format!("{} {}", e.field, e.message))
+                    .collect();
+                return Err(text.join("; "));
+            }
+            let hasher = PasswordHasher::new(&settings.auth).map_err(|e| e.to_string())?;
+            let hash = hasher.hash(&password).await.map_err(|e| e.to_string())?;
+            let user = db::run(&pool, move |conn| {
+                let new_user = NewUser {
+                    email: &email,
+                    password_hash: &hash,
+                    role: role.as_str(),
+                };
+                Ok(users::insert(conn, &new_user))
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    "a user with this email already exists".to_owned()
+                } else {
+                    e.to_string()
+                }
+            })?;
+            println!("created user id={} email={} role={}", user.id, user.email, user.role);
+        }
+        Command::SetRole { email, role } => {
+            let email = normalize_email(&email);
+            let now = Utc::now().naive_utc();
+            let user = db::run(&pool, move |conn| {
+                Ok(users::set_role(conn, &email, role.as_str(), now))
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| match e {
+                diesel::result::Error::NotFound => "no user with this email".to_owned(),
+                other => other.to_string(),
+            })?;
+            println!("user id={} email={} role={}", user.id, user.email, user.role);
+        }
+        Command::Serve | Command::Help => {}
+    }
+    Ok(())
+}
+
+fn read_password() -> Result<String, String> {
+    if let Ok(password) = std::env::var(PASSWORD_VAR) {
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(s: &str) -> Result<Command, String> {
+        parse(s.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn commands_parse() {
+        assert_eq!(parse_str(""), Ok(Command::Serve));
+        assert_eq!(parse_str("serve"), Ok(Command::Serve));
+        assert_eq!(
+            parse_str("create-user --email a@b.io --role admin"),
+            Ok(Command::CreateUser { email: "a@b.io".into(), role: Role::Admin })
+        );
+        assert_eq!(
+            parse_str("set-role --email a@b.io --role user"),
+            Ok(Command::SetRole { email: "a@b.io".into(), role: Role::User })
+        );
+        assert!(parse_str("create-user").is_err());
+        assert!(parse_str("set-role --email a@b.io").is_err());
+        assert!(parse_str("create-user --email a@b.io --role root").is_err());
+        assert!(parse_str("frobnicate").is_err());
+    }
+
+    #[test]
+    fn passwords_are_refused_on_the_command_line() {
+        let err = parse_str("create-user --email a@b.io --password hunter22").unwrap_err();
+        assert!(err.contains(PASSWORD_VAR));
+    }
+}

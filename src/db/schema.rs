@@ -1,0 +1,26 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    people (id) {
+        id -> Int4,
+        first_name -> Text,
+        last_name -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Int4,
+        email -> Text,
+        password_hash -> Text,
+        role -> Text,
+        refresh_token_hash -> Nullable<Text>,
+        refresh_token_expires_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(people, users,);

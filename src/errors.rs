@@ -1,0 +1,237 @@
+//! One error type for the whole application, mapped to HTTP in one place.
+//! Internal causes are logged, never sent: clients get a generic message.
+
+use actix_web::{
+    HttpResponse, ResponseError,
+    error::{JsonPayloadError, PathError, QueryPayloadError},
+    http::{StatusCode, header},
+};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: &'static str,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: &'static str) -> Self {
+        FieldError { field, message }
+    }
+}
+
+/// Why a request was not authenticated; the `code` tells a client whether a
+/// refresh can help (`token_expired`, `token_missing`) or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    TokenMissing,
+    TokenExpired,
+    TokenInvalid,
+    InvalidCredentials,
+    RefreshTokenMissing,
+    RefreshTokenInvalid,
+    RefreshTokenExpired,
+}
+
+impl AuthFailure {
+    fn code_and_message(self) -> (&'static str, &'static str) {
+        match self {
+            AuthFailure::TokenMissing => ("token_missing", "Authentication required"),
+            AuthFailure::TokenExpired => ("token_expired", "Access token expired"),
+            AuthFailure::TokenInvalid => ("token_invalid", "Access token invalid"),
+            AuthFailure::InvalidCredentials => {
+                ("invalid_credentials", "Invalid username or password")
+            }
+            AuthFailure::RefreshTokenMissing => {
+                ("refresh_token_missing", "Refresh token missing")
+            }
+            AuthFailure::RefreshTokenInvalid => {
+                ("refresh_token_invalid", "Refresh token invalid")
+            }
+            AuthFailure::RefreshTokenExpired => {
+                ("refresh_token_expired", "Refresh session expired; log in again")
+            }
+        }
+    }
+
+    fn www_authenticate(self) -> &'static str {
+        match self {
+            AuthFailure::TokenExpired | AuthFailure::TokenInvalid => {
+                "Bearer error=\"invalid_token\""
+            }
+            _ => "Bearer",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("bad request: {code}")]
+    BadRequest {
+        code: &'static str,
+        message: &'static str,
+    },
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unauthenticated: {0:?}")]
+    Unauthenticated(AuthFailure),
+    #[error("insufficient role")]
+    Forbidden,
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    #[error("route not found")]
+    RouteNotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("conflict: {code}")]
+    Conflict {
+        code: &'static str,
+        message: &'static str,
+    },
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody<'a> {
+    pub status_code: u16,
+    pub code: &'a str,
+    pub message: &'a str,
+    pub errors: &'a [FieldError],
+}
+
+impl AppError {
+    pub fn bad_request(code: &'static str, message: &'static str) -> Self {
+        AppError::BadRequest { code, message }
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code_and_message().0
+    }
+
+    fn code_and_message(&self) -> (&'static str, &'static str) {
+        match self {
+            AppError::Validation(_) => ("validation_failed", "Validation failed"),
+            AppError::BadRequest { code, message } => (code, message),
+            AppError::UnsupportedMediaType => (
+                "unsupported_media_type",
+                "Content-Type must be application/json",
+            ),
+            AppError::PayloadTooLarge => ("payload_too_large", "Request body is too large"),
+            AppError::Unauthenticated(failure) => failure.code_and_message(),
+            AppError::Forbidden => ("insufficient_role", "Insufficient permissions"),
+            AppError::NotFound(message) => ("not_found", message),
+            AppError::RouteNotFound => ("route_not_found", "Route not found"),
+            AppError::MethodNotAllowed => ("method_not_allowed", "Method not allowed"),
+            AppError::Conflict { code, message } => (code, message),
+            AppError::Unavailable(_) => (
+                "service_unavailable",
+                "Service temporarily unavailable; try again",
+            ),
+            AppError::Internal(_) => ("internal_error", "Internal server error"),
+        }
+    }
+
+    pub fn from_json_error(err: &JsonPayloadError) -> Self {
+        match err {
+            JsonPayloadError::ContentType => AppError::UnsupportedMediaType,
+            JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+                AppError::PayloadTooLarge
+            }
+            JsonPayloadError::Deserialize(e) if e.is_data() => AppError::bad_request(
+                "invalid_body",
+                "Request body has missing fields or fields of the wrong type",
+            ),
+            _ => AppError::bad_request("invalid_json", "Request body is not valid JSON"),
+        }
+    }
+
+    pub fn from_query_error(_: &QueryPayloadError) -> Self {
+        AppError::bad_request("invalid_query", "Query parameters are invalid")
+    }
+
+    pub fn from_path_error(_: &PathError) -> Self {
+        AppError::bad_request("invalid_path", "Path parameters are invalid")
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::Validation(_) | AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) | AppError::RouteNotFound => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            AppError::Internal(cause) => log::error!("internal error: {cause}"),
+            AppError::Unavailable(cause) => log::warn!("service unavailable: {cause}"),
+            _ => {}
+        }
+        let status = self.status_code();
+        let (code, message) = self.code_and_message();
+        let errors = match self {
+            AppError::Validation(errors) => errors.as_slice(),
+            _ => &[],
+        };
+        let mut response = HttpResponse::build(status);
+        if let AppError::Unauthenticated(failure) = self {
+            response.insert_header((header::WWW_AUTHENTICATE, failure.www_authenticate()));
+        }
+        response.json(ErrorBody {
+            status_code: status.as_u16(),
+            code,
+            message,
+            errors,
+        })
+    }
+}
+
+impl From<DieselError> for AppError {
+    fn from(err: DieselError) -> Self {
+        match err {
+            DieselError::NotFound => AppError::NotFound("Resource not found"),
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                AppError::Conflict {
+                    code: "conflict",
+                    message: "Resource already exists",
+                }
+            }
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => AppError::Unavailable(format!("database connection lost: {}", info.message())),
+            other => AppError::Internal(format!("database error: {other}")),
+        }
+    }
+}
+
+impl From<r2d2::Error> for AppError {
+    fn from(err: r2d2::Error) -> Self {
+        AppError::Unavailable(format!("database pool: {err}"))
+    }
+}
+
+pub fn is_unique_violation(err: &DieselError) -> bool {
+    matches!(
+        err,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
+}

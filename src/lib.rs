@@ -1,0 +1,12 @@
+//! Cookie-session backend-for-frontend gateway.
+
+pub mod auth;
+pub mod blocking;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod errors;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;
+pub mod validation;

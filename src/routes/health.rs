@@ -1,0 +1,26 @@
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::{db, errors::AppError, startup::AppState};
+
+/// Liveness: the process answers. Never touches the database.
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "success": true,
+        "message": "API is running",
+        "timestamp": chrono::Utc::now().to_rfc3339(),
+    }))
+}
+
+/// Readiness: the database answers a query.
+pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    db::run(&state.pool, |conn| {
+        db::ping(conn).map_err(|e| AppError::Unavailable(format!("readiness: {e}")))
+    })
+    .await
+    .map_err(|e| match e {
+        AppError::Unavailable(cause) => AppError::Unavailable(cause),
+        other => AppError::Unavailable(other.to_string()),
+    })?;
+    Ok(HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })))
+}

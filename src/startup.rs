@@ -1,0 +1,212 @@
+//! Builds the application once, for `main` and for the tests alike.
+
+use std::net::TcpListener;
+
+use actix_cors::Cors;
+use actix_web::{
+    App, HttpResponse, HttpServer,
+    dev::{Server, ServiceResponse},
+    http::{
+        Method,
+        header::{self, HeaderValue},
+    },
+    middleware::{ErrorHandlerResponse, ErrorHandlers, Logger},
+    web,
+};
+
+use crate::{
+    auth::{cookies::SessionCookies, jwt::JwtKeys, password::PasswordHasher},
+    config::Settings,
+    db::{self, DbPool, DbSetupError},
+    errors::{AppError, ErrorBody},
+    routes,
+};
+
+/// Shared, read-only state of every worker.
+pub struct AppState {
+    pub pool: DbPool,
+    pub jwt: JwtKeys,
+    pub passwords: PasswordHasher,
+    pub cookies: SessionCookies,
+    pub refresh_ttl: chrono::TimeDelta,
+    pub token_body_delivery: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] DbSetupError),
+    #[error("cannot bind {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("start-up failed: {0}")]
+    Other(String),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let state = build_state(&settings).await?;
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind((settings.server.host, settings.server.port))
+            .map_err(|source| StartupError::Bind {
+                address: address.clone(),
+                source,
+            })?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartupError::Other(e.to_string()))?
+            .port();
+        let server = run(listener, state, &settings)?;
+        Ok(Application { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Connects and migrates the database and prepares keys; the blocking parts
+/// run on the blocking pool.
+pub async fn build_state(settings: &Settings) -> Result<web::Data<AppState>, StartupError> {
+    let database = settings.database.clone();
+    let auth = settings.auth.clone();
+    let (pool, passwords) = web::block(move || -> Result<_, StartupError> {
+        let pool = db::connect_and_migrate(&database)?;
+        let passwords =
+            PasswordHasher::new(&auth).map_err(|e| StartupError::Other(e.to_string()))?;
+        Ok((pool, passwords))
+    })
+    .await
+    .map_err(|e| StartupError::Other(e.to_string()))??;
+    let refresh_ttl = chrono::TimeDelta::from_std(settings.auth.refresh_ttl)
+        .map_err(|e| StartupError::Other(format!("REFRESH_TOKEN_TTL: {e}")))?;
+    Ok(web::Data::new(AppState {
+        pool,
+        jwt: JwtKeys::new(&settings.auth),
+        passwords,
+        cookies: SessionCookies::new(&settings.cookies, settings.auth.access_ttl),
+        refresh_ttl,
+        token_body_delivery: settings.auth.token_body_delivery,
+    }))
+}
+
+fn run(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    settings: &Settings,
+) -> Result<Server, StartupError> {
+    let origins = settings.cors.allowed_origins.clone();
+    let json_limit = settings.server.json_limit;
+    let static_dir = settings.server.static_dir.clone();
+    let serve_static = std::path::Path::new(&static_dir).is_dir();
+    let server = HttpServer::new(move || {
+        let app = App::new()
+            .app_data(state.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(json_limit)
+                    .error_handler(|err, _| AppError::from_json_error(&err).into()),
+            )
+            .app_data(web::PayloadConfig::new(json_limit))
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|err, _| AppError::from_query_error(&err).into()),
+            )
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|err, _| AppError::from_path_error(&err).into()),
+            )
+            .wrap(cors(&origins))
+            .wrap(ErrorHandlers::new().default_handler(json_error_body))
+            .wrap(request_logger())
+            .configure(routes::configure);
+        let app = if serve_static {
+            app.service(
+                actix_files::Files::new("/", &static_dir)
+                    .index_file("index.html")
+                    .default_handler(web::to(routes::route_not_found)),
+            )
+        } else {
+            app
+        };
+        app.default_service(web::to(routes::route_not_found))
+    })
+    .workers(settings.server.workers)
+    .listen(listener)
+    .map_err(|e| StartupError::Other(e.to_string()))?
+    .run();
+    Ok(server)
+}
+
+/// Exact allowlist with credentials. Unlisted origins get no
+/// `Access-Control-Allow-*` headers, so browsers cannot read the response.
+fn cors(origins: &[String]) -> Cors {
+    origins
+        .iter()
+        .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
+        .allowed_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
+        .allowed_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .supports_credentials()
+        .max_age(600)
+}
+
+/// Method, path (never the query string), status and latency. No headers:
+/// cookies and Authorization never reach the log.
+fn request_logger() -> Logger {
+    Logger::new("%{METHOD}xi %{PATH}xi %s %Dms")
+        .custom_request_replace("METHOD", |req| req.method().to_string())
+        .custom_request_replace("PATH", |req| req.path().to_owned())
+}
+
+/// Error responses produced outside our handlers (the framework's 404/405,
+/// payload or CORS errors) get the same JSON envelope as ours.
+fn json_error_body<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let (code, message) = match status.as_u16() {
+        400 => ("bad_request", "Bad request"),
+        401 => ("token_missing", "Authentication required"),
+        403 => ("forbidden", "Forbidden"),
+        404 => ("route_not_found", "Route not found"),
+        405 => ("method_not_allowed", "Method not allowed"),
+        413 => ("payload_too_large", "Request body is too large"),
+        415 => ("unsupported_media_type", "Content-Type must be application/json"),
+        s if s >= 500 => ("internal_error", "Internal server error"),
+        _ => ("request_failed", "Request failed"),
+    };
+    let (req, old) = res.into_parts();
+    let mut builder = HttpResponse::build(status);
+    for (name, value) in old.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            builder.append_header((name.clone(), value.clone()));
+        }
+    }
+    let body = builder
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/json")))
+        .json(ErrorBody {
+            status_code: status.as_u16(),
+            code,
+            message,
+            errors: &[],
+        });
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, body).map_into_right_body(),
+    ))
+}
