@@ -119,6 +119,8 @@ pub struct DatabaseSettings {
     pub url: DatabaseUrl,
     pub pool_size: u32,
     pub connect_timeout: Duration,
+    /// Development only: create the database when it does not exist yet.
+    pub create_if_missing: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -220,6 +222,7 @@ impl Settings {
                 Duration::from_secs(1),
                 Duration::from_secs(120),
             )?,
+            create_if_missing: environment == Environment::Development,
         };
 
         let access_token_secret = match vars.get("ACCESS_TOKEN_SECRET") {

@@ -10,7 +10,9 @@ use actix_web::{
         Method,
         header::{self, HeaderValue},
     },
-    middleware::{ErrorHandlerResponse, ErrorHandlers, Logger},
+    body::MessageBody,
+    dev::ServiceRequest,
+    middleware::{self, ErrorHandlerResponse, ErrorHandlers, Logger, Next},
     web,
 };
 
@@ -128,6 +130,7 @@ fn run(
                     .error_handler(|err, _| AppError::from_path_error(&err).into()),
             )
             .wrap(cors(&origins))
+            .wrap(middleware::from_fn(strip_orphan_cors_headers))
             .wrap(ErrorHandlers::new().default_handler(json_error_body))
             .wrap(request_logger())
             .configure(routes::configure);
@@ -159,6 +162,21 @@ fn cors(origins: &[String]) -> Cors {
         .allowed_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
         .supports_credentials()
         .max_age(600)
+}
+
+/// actix-cors adds `Access-Control-Allow-Credentials` to every response; a
+/// response that allows no origin should carry no `Access-Control-Allow-*`
+/// header at all.
+async fn strip_orphan_cors_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let mut res = next.call(req).await?;
+    let headers = res.headers_mut();
+    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        headers.remove(header::ACCESS_CONTROL_ALLOW_CREDENTIALS);
+    }
+    Ok(res)
 }
 
 /// Method, path (never the query string), status and latency. No headers:

@@ -32,8 +32,15 @@ pub enum DbSetupError {
 pub fn connect_and_migrate(settings: &DatabaseSettings) -> Result<DbPool, DbSetupError> {
     // Connect directly first: a wrong password or a missing database then
     // reports the server's own message instead of a pool time-out.
-    let mut conn = PgConnection::establish(settings.url.expose())
-        .map_err(|e| DbSetupError::Connect(e.to_string()))?;
+    let mut conn = match PgConnection::establish(settings.url.expose()) {
+        Ok(conn) => conn,
+        Err(e) if settings.create_if_missing && e.to_string().contains("does not exist") => {
+            create_database(settings.url.expose())?;
+            PgConnection::establish(settings.url.expose())
+                .map_err(|e| DbSetupError::Connect(e.to_string()))?
+        }
+        Err(e) => return Err(DbSetupError::Connect(e.to_string())),
+    };
     conn.run_pending_migrations(MIGRATIONS)
         .map_err(|e| DbSetupError::Migrate(e.to_string()))?;
     r2d2::Pool::builder()
@@ -42,6 +49,33 @@ pub fn connect_and_migrate(settings: &DatabaseSettings) -> Result<DbPool, DbSetu
         .connection_timeout(settings.connect_timeout)
         .build(ConnectionManager::new(settings.url.expose()))
         .map_err(|e| DbSetupError::Pool(e.to_string()))
+}
+
+/// Development convenience: creates the database named in `url` through the
+/// server's `postgres` maintenance database.
+fn create_database(url: &str) -> Result<(), DbSetupError> {
+    use diesel::RunQueryDsl;
+    let (base, rest) = url
+        .rsplit_once('/')
+        .ok_or_else(|| DbSetupError::Connect("DATABASE_URL names no database".into()))?;
+    let (name, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(DbSetupError::Connect(format!(
+            "database `{name}` does not exist and its name is not a plain identifier"
+        )));
+    }
+    let maintenance = if query.is_empty() {
+        format!("{base}/postgres")
+    } else {
+        format!("{base}/postgres?{query}")
+    };
+    let mut conn = PgConnection::establish(&maintenance)
+        .map_err(|e| DbSetupError::Connect(e.to_string()))?;
+    diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .map_err(|e| DbSetupError::Connect(e.to_string()))?;
+    log::warn!("created database `{name}` (development only)");
+    Ok(())
 }
 
 /// Runs `f` with a pooled connection on the blocking pool. Checking a

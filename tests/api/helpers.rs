@@ -1,0 +1,341 @@
+//! `spawn_app()`: the real application on a random port, against a fresh
+//! PostgreSQL database that is created and migrated for the test and
+//! dropped afterwards, plus a client that keeps cookies like a browser.
+
+use std::{
+    collections::HashMap,
+    sync::{Mutex, PoisonError},
+};
+
+use bff_gateway::{config::Settings, startup::Application};
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use reqwest::{Method, Response, header};
+use serde_json::{Value, json};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Where the test databases are created. Defaults to the local server.
+pub fn server_url() -> String {
+    std::env::var("TEST_DATABASE_SERVER")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+/// config/test.env, as the application would read it.
+pub fn test_env() -> HashMap<String, String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/test.env");
+    dotenvy::from_filename_iter(path)
+        .expect("config/test.env exists")
+        .map(|item| item.expect("config/test.env parses"))
+        .collect()
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub db_name: String,
+    pub db_url: String,
+    pub settings: Settings,
+    pub client: reqwest::Client,
+    jar: Mutex<HashMap<String, (String, String)>>,
+    _database: TestDatabase,
+}
+
+#[derive(Debug, Clone)]
+pub struct SetCookie {
+    pub name: String,
+    pub value: String,
+    /// Lower-cased attribute name → value (empty for flags).
+    pub attributes: HashMap<String, String>,
+}
+
+impl SetCookie {
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attributes.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+
+    pub fn max_age(&self) -> i64 {
+        self.attr("max-age")
+            .and_then(|v| v.parse().ok())
+            .expect("cookie has a numeric Max-Age")
+    }
+
+    fn parse(raw: &str) -> SetCookie {
+        let mut parts = raw.split(';').map(str::trim);
+        let (name, value) = parts
+            .next()
+            .and_then(|p| p.split_once('='))
+            .expect("cookie has name=value");
+        let attributes = parts
+            .map(|p| match p.split_once('=') {
+                Some((k, v)) => (k.to_ascii_lowercase(), v.to_owned()),
+                None => (p.to_ascii_lowercase(), String::new()),
+            })
+            .collect();
+        SetCookie {
+            name: name.to_owned(),
+            value: value.to_owned(),
+            attributes,
+        }
+    }
+}
+
+pub fn set_cookies(response: &Response) -> Vec<SetCookie> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| SetCookie::parse(v.to_str().expect("ascii cookie")))
+        .collect()
+}
+
+pub fn find_cookie(cookies: &[SetCookie], name: &str) -> SetCookie {
+    cookies
+        .iter()
+        .find(|c| c.name == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no Set-Cookie for {name} in {cookies:?}"))
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Like [`spawn_app`] with some variables of config/test.env overridden.
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let database = TestDatabase::create().await;
+    let mut vars = test_env();
+    vars.insert("APP_ENV".into(), "test".into());
+    vars.insert("DATABASE_URL".into(), database.url.clone());
+    for (k, v) in overrides {
+        vars.insert((*k).into(), (*v).into());
+    }
+    let settings = Settings::from_vars(|k| vars.get(k).cloned()).expect("valid test settings");
+    let app = Application::build(settings.clone())
+        .await
+        .expect("application builds");
+    let port = app.port();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        db_name: database.name.clone(),
+        db_url: database.url.clone(),
+        settings,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        jar: Mutex::new(HashMap::new()),
+        _database: database,
+    }
+}
+
+/// A database created for one test and dropped (with its connections) when
+/// the value is dropped.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> TestDatabase {
+        let name = format!("bff_test_{}", uuid::Uuid::new_v4().simple());
+        let url = format!("{}/{name}", server_url());
+        let server = server_url();
+        let db_name = name.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = PgConnection::establish(&format!("{server}/postgres"))
+                .expect("PostgreSQL is reachable (set TEST_DATABASE_SERVER)");
+            diesel::sql_query(format!("CREATE DATABASE \"{db_name}\""))
+                .execute(&mut conn)
+                .expect("create test database");
+        })
+        .await
+        .expect("create database task");
+        TestDatabase { name, url }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let server = server_url();
+        let name = self.name.clone();
+        // A plain thread: Drop may run inside the async runtime.
+        let _ = std::thread::spawn(move || {
+            if let Ok(mut conn) = PgConnection::establish(&format!("{server}/postgres")) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut conn);
+            }
+        })
+        .join();
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// A direct connection to this test's database, to check what was stored.
+    pub fn db(&self) -> PgConnection {
+        PgConnection::establish(&self.db_url).expect("connect to the test database")
+    }
+
+    /// The cookies a browser would send to `path` (RFC 6265 path-match).
+    pub fn cookie_header(&self, path: &str) -> Option<String> {
+        let jar = self.jar.lock().unwrap_or_else(PoisonError::into_inner);
+        let pairs: Vec<String> = jar
+            .iter()
+            .filter(|(_, (_, cookie_path))| {
+                path == cookie_path
+                    || (path.starts_with(cookie_path.as_str())
+                        && (cookie_path.ends_with('/')
+                            || path[cookie_path.len()..].starts_with('/')))
+            })
+            .map(|(name, (value, _))| format!("{name}={value}"))
+            .collect();
+        (!pairs.is_empty()).then(|| pairs.join("; "))
+    }
+
+    pub fn jar_value(&self, name: &str) -> Option<String> {
+        let jar = self.jar.lock().unwrap_or_else(PoisonError::into_inner);
+        jar.get(name).map(|(v, _)| v.clone())
+    }
+
+    pub fn set_jar(&self, name: &str, value: &str, path: &str) {
+        let mut jar = self.jar.lock().unwrap_or_else(PoisonError::into_inner);
+        jar.insert(name.to_owned(), (value.to_owned(), path.to_owned()));
+    }
+
+    pub fn remove_from_jar(&self, name: &str) {
+        let mut jar = self.jar.lock().unwrap_or_else(PoisonError::into_inner);
+        jar.remove(name);
+    }
+
+    fn store(&self, response: &Response) {
+        let mut jar = self.jar.lock().unwrap_or_else(PoisonError::into_inner);
+        for cookie in set_cookies(response) {
+            if cookie.attr("max-age") == Some("0") {
+                jar.remove(&cookie.name);
+            } else {
+                let path = cookie.attr("path").unwrap_or("/").to_owned();
+                jar.insert(cookie.name, (cookie.value, path));
+            }
+        }
+    }
+
+    /// A request as the browser would send it: with the jar's cookies for
+    /// the path, keeping whatever cookies the response sets.
+    pub async fn send(&self, request: reqwest::RequestBuilder, path: &str) -> Response {
+        let request = match self.cookie_header(path) {
+            Some(cookies) => request.header(header::COOKIE, cookies),
+            None => request,
+        };
+        let response = request.send().await.expect("request is sent");
+        self.store(&response);
+        response
+    }
+
+    pub async fn request(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.send(request, path).await
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.request(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn post_empty(&self, path: &str) -> Response {
+        self.request(Method::POST, path, None).await
+    }
+
+    pub async fn signup(&self, email: &str, password: &str) -> Response {
+        self.post("/api/auth/signup", json!({ "email": email, "password": password }))
+            .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post("/api/auth/login", json!({ "username": email, "password": password }))
+            .await
+    }
+
+    /// Signs up and logs in `email` with [`PASSWORD`]; returns the user id.
+    pub async fn logged_in_user(&self, email: &str) -> i64 {
+        assert_eq!(self.signup(email, PASSWORD).await.status(), 201);
+        let response = self.login(email, PASSWORD).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.expect("json");
+        body["id"].as_i64().expect("id")
+    }
+
+    /// Signs up `email`, promotes it with the repository the CLI uses, logs in.
+    pub async fn logged_in_admin(&self, email: &str) -> i64 {
+        assert_eq!(self.signup(email, PASSWORD).await.status(), 201);
+        let mut conn = self.db();
+        bff_gateway::db::users::set_role(&mut conn, email, "admin", chrono::Utc::now().naive_utc())
+            .expect("promote");
+        let response = self.login(email, PASSWORD).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["role"], "admin");
+        body["id"].as_i64().expect("id")
+    }
+
+    pub async fn create_person(&self, first: &str, last: &str) -> i64 {
+        let response = self
+            .post("/api/people", json!({ "firstName": first, "lastName": last }))
+            .await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.expect("json");
+        body["id"].as_i64().expect("id")
+    }
+
+    pub fn count(&self, table: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.db();
+        diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
+            .get_result::<Count>(&mut conn)
+            .expect("count")
+            .n
+    }
+
+    /// (refresh_token_hash, refresh_token_expires_at) of a user row.
+    pub fn stored_session(&self, email: &str) -> (Option<String>, Option<chrono::NaiveDateTime>) {
+        use bff_gateway::db::schema::users::dsl as u;
+        use diesel::prelude::*;
+        let mut conn = self.db();
+        u::users
+            .filter(u::email.eq(email))
+            .select((u::refresh_token_hash, u::refresh_token_expires_at))
+            .first(&mut conn)
+            .expect("user row")
+    }
+}
+
+/// Asserts the error envelope and returns the body.
+pub async fn assert_error(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    assert_eq!(
+        response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json"),
+        "error bodies are JSON"
+    );
+    let body: Value = response.json().await.expect("json body");
+    assert_eq!(body["statusCode"], status, "statusCode in {body}");
+    assert_eq!(body["code"], code, "code in {body}");
+    assert!(body["message"].is_string(), "message in {body}");
+    assert!(body["errors"].is_array(), "errors in {body}");
+    body
+}

@@ -1,0 +1,120 @@
+//! Runs the real binary and reads everything it logged: no password, token,
+//! cookie or email may appear, even at debug level.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, TestDatabase, find_cookie, set_cookies};
+
+#[actix_web::test]
+async fn logs_never_contain_secrets_tokens_or_emails() {
+    let database = TestDatabase::create().await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bff-gateway"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("APP_ENV", "test")
+        .env("DATABASE_URL", &database.url)
+        .env("APP_PORT", "0")
+        .env("RUST_LOG", "debug")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the binary");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    let port = loop {
+        let line = rx.recv_timeout(Duration::from_secs(30)).expect("server starts");
+        let found = line
+            .split("listening on http://127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|p| p.parse::<u16>().ok());
+        log.push(line);
+        if let Some(port) = found {
+            break port;
+        }
+    };
+
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let email = "secret.person@example.com";
+    let signup = client
+        .post(format!("{base}/api/auth/signup"))
+        .json(&json!({ "email": email, "password": PASSWORD }))
+        .send()
+        .await
+        .expect("signup");
+    assert_eq!(signup.status(), 201);
+    let wrong = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({ "username": email, "password": "not-the-password" }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(wrong.status(), 401);
+    let login = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({ "username": email, "password": PASSWORD }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200);
+    let cookies = set_cookies(&login);
+    let access = find_cookie(&cookies, "accessToken").value;
+    let refresh = find_cookie(&cookies, "refreshToken").value;
+    let me = client
+        .get(format!("{base}/api/auth/me?probe=1"))
+        .header("cookie", format!("accessToken={access}"))
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(me.status(), 200);
+    let rotated = client
+        .post(format!("{base}/api/auth/refresh"))
+        .header("cookie", format!("refreshToken={refresh}"))
+        .send()
+        .await
+        .expect("refresh");
+    assert_eq!(rotated.status(), 200);
+    let new_refresh = find_cookie(&set_cookies(&rotated), "refreshToken").value;
+    let logout = client
+        .post(format!("{base}/api/auth/logout"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(logout.status(), 204);
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+        log.push(line);
+    }
+    let log = log.join("\n");
+
+    // The log did record the events, by user id.
+    assert!(log.contains("login: user_id="), "{log}");
+    assert!(log.contains("login failed: user_id="), "{log}");
+    assert!(log.contains("refresh: user_id="), "{log}");
+    assert!(log.contains("logout: user_id="), "{log}");
+    assert!(log.contains("POST /api/auth/login 200"), "{log}");
+    for secret in [PASSWORD, "not-the-password", &access, &refresh, &new_refresh, email, "probe=1"] {
+        assert!(!log.contains(secret), "the log contains `{secret}`:\n{log}");
+    }
+    // Not even a fragment of a JWT.
+    let signature = access.rsplit('.').next().expect("jwt");
+    assert!(!log.contains(signature));
+}

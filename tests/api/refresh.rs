@@ -1,0 +1,135 @@
+use std::time::Duration;
+
+use crate::helpers::{PASSWORD, assert_error, find_cookie, set_cookies, spawn_app, spawn_app_with};
+use serde_json::{Value, json};
+
+#[actix_web::test]
+async fn refresh_rotates_both_cookies_and_the_stored_hash() {
+    let app = spawn_app().await;
+    app.logged_in_user("ada@example.com").await;
+    let old_refresh = app.jar_value("refreshToken").expect("refresh cookie");
+    let old_access = app.jar_value("accessToken").expect("access cookie");
+    let (old_hash, expiry) = app.stored_session("ada@example.com");
+
+    let response = app.post_empty("/api/auth/refresh").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let cookies = set_cookies(&response);
+    let refresh = find_cookie(&cookies, "refreshToken");
+    let access = find_cookie(&cookies, "accessToken");
+    assert_eq!(refresh.attr("path"), Some("/api/auth/refresh"));
+    assert_eq!(access.attr("path"), Some("/"));
+    assert_ne!(refresh.value, old_refresh);
+    assert_ne!(access.value, old_access);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["email"], "ada@example.com");
+    assert!(body.get("accessToken").is_none() && body.get("refreshToken").is_none());
+
+    let (new_hash, new_expiry) = app.stored_session("ada@example.com");
+    assert_ne!(new_hash, old_hash);
+    assert_eq!(new_expiry, expiry, "the absolute expiry never moves");
+    assert_eq!(app.get("/api/auth/me").await.status(), 200);
+}
+
+#[actix_web::test]
+async fn the_old_refresh_token_is_dead_after_rotation() {
+    let app = spawn_app().await;
+    app.logged_in_user("ada@example.com").await;
+    let old = app.jar_value("refreshToken").expect("cookie");
+    assert_eq!(app.post_empty("/api/auth/refresh").await.status(), 200);
+    app.set_jar("refreshToken", &old, "/api/auth/refresh");
+    let response = app.post_empty("/api/auth/refresh").await;
+    let cleared = set_cookies(&response);
+    assert_eq!(find_cookie(&cleared, "refreshToken").attr("max-age"), Some("0"));
+    assert_eq!(find_cookie(&cleared, "accessToken").attr("max-age"), Some("0"));
+    assert_error(response, 401, "refresh_token_invalid").await;
+}
+
+#[actix_web::test]
+async fn refresh_without_a_token_is_401_and_clears_cookies() {
+    let app = spawn_app().await;
+    let response = app.post_empty("/api/auth/refresh").await;
+    assert_eq!(set_cookies(&response).len(), 2);
+    assert!(response.headers().contains_key("www-authenticate"));
+    assert_error(response, 401, "refresh_token_missing").await;
+
+    app.set_jar("refreshToken", "not-a-real-token", "/api/auth/refresh");
+    assert_error(app.post_empty("/api/auth/refresh").await, 401, "refresh_token_invalid").await;
+}
+
+#[actix_web::test]
+async fn a_json_refresh_token_is_only_for_enabled_non_browser_mode() {
+    let app = spawn_app().await;
+    app.logged_in_user("ada@example.com").await;
+    let token = app.jar_value("refreshToken").expect("cookie");
+    let response = app
+        .client
+        .post(app.url("/api/auth/refresh"))
+        .json(&json!({ "refreshToken": token }))
+        .send()
+        .await
+        .expect("send");
+    assert_error(response, 400, "token_body_disabled").await;
+    // The token was not consumed.
+    assert_eq!(app.post_empty("/api/auth/refresh").await.status(), 200);
+}
+
+#[actix_web::test]
+async fn the_refresh_access_token_role_comes_from_the_database() {
+    let app = spawn_app().await;
+    app.logged_in_user("ada@example.com").await;
+    let me: Value = app.get("/api/auth/me").await.json().await.expect("json");
+    assert_eq!(me["role"], "user");
+    bff_gateway::db::users::set_role(&mut app.db(), "ada@example.com", "admin", chrono::Utc::now().naive_utc())
+        .expect("promote");
+    assert_eq!(app.post_empty("/api/auth/refresh").await.status(), 200);
+    let me: Value = app.get("/api/auth/me").await.json().await.expect("json");
+    assert_eq!(me["role"], "admin");
+}
+
+#[actix_web::test]
+async fn concurrent_refreshes_with_one_token_have_exactly_one_winner() {
+    let app = spawn_app_with(&[("DATABASE_POOL_SIZE", "8")]).await;
+    app.logged_in_user("ada@example.com").await;
+    let cookie = app.cookie_header("/api/auth/refresh").expect("cookies");
+    let attempts = (0..12).map(|_| {
+        app.client
+            .post(app.url("/api/auth/refresh"))
+            .header("cookie", cookie.clone())
+            .send()
+    });
+    let statuses: Vec<u16> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.expect("send").status().as_u16())
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 11, "{statuses:?}");
+}
+
+#[actix_web::test]
+async fn the_session_has_an_absolute_expiry() {
+    let app = spawn_app_with(&[("REFRESH_TOKEN_TTL", "4s"), ("ACCESS_TOKEN_TTL", "1s")]).await;
+    app.signup("ada@example.com", PASSWORD).await;
+    let login = app.login("ada@example.com", PASSWORD).await;
+    assert_eq!(find_cookie(&set_cookies(&login), "refreshToken").max_age(), 4);
+
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let first = app.post_empty("/api/auth/refresh").await;
+    assert_eq!(first.status(), 200);
+    let first_age = find_cookie(&set_cookies(&first), "refreshToken").max_age();
+    assert!((1..=3).contains(&first_age), "Max-Age {first_age}");
+
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let second = app.post_empty("/api/auth/refresh").await;
+    assert_eq!(second.status(), 200);
+    let second_age = find_cookie(&set_cookies(&second), "refreshToken").max_age();
+    assert!(second_age < first_age, "Max-Age decreases: {first_age} then {second_age}");
+
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    // The cookie is kept in the jar regardless of Max-Age: the server itself
+    // must refuse the expired session, and clear it.
+    let expired = app.post_empty("/api/auth/refresh").await;
+    assert_error(expired, 401, "refresh_token_expired").await;
+    assert_eq!(app.stored_session("ada@example.com"), (None, None));
+}
