@@ -69,11 +69,14 @@ export const authInterceptor: HttpInterceptorFn = (req, next) => {
       return refresher.refresh().pipe(
         catchError(() => sessionLost(err)),
         // Retry the original request once; a second 401 ends the session.
-        switchMap(() => next(authReq)),
-        catchError((retryErr: unknown) =>
-          retryErr instanceof HttpErrorResponse && retryErr.status === 401
-            ? sessionLost(retryErr)
-            : throwError(() => retryErr),
+        switchMap(() =>
+          next(authReq).pipe(
+            catchError((retryErr: unknown) =>
+              retryErr instanceof HttpErrorResponse && retryErr.status === 401
+                ? sessionLost(retryErr)
+                : throwError(() => retryErr),
+            ),
+          ),
         ),
       );
     }),
