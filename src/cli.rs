@@ -113,7 +113,10 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), String> {
                     e.to_string()
                 }
             })?;
-            println!("created user id={} email={} role={}", user.id, user.email, user.role);
+            println!(
+                "created user id={} email={} role={}",
+                user.id, user.email, user.role
+            );
         }
         Command::SetRole { email, role } => {
             let email = normalize_email(&email);
@@ -127,7 +130,10 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), String> {
                 diesel::result::Error::NotFound => "no user with this email".to_owned(),
                 other => other.to_string(),
             })?;
-            println!("user id={} email={} role={}", user.id, user.email, user.role);
+            println!(
+                "user id={} email={} role={}",
+                user.id, user.email, user.role
+            );
         }
         Command::Serve | Command::Help => {}
     }
@@ -160,11 +166,17 @@ mod tests {
         assert_eq!(parse_str("serve"), Ok(Command::Serve));
         assert_eq!(
             parse_str("create-user --email a@b.io --role admin"),
-            Ok(Command::CreateUser { email: "a@b.io".into(), role: Role::Admin })
+            Ok(Command::CreateUser {
+                email: "a@b.io".into(),
+                role: Role::Admin
+            })
         );
         assert_eq!(
             parse_str("set-role --email a@b.io --role user"),
-            Ok(Command::SetRole { email: "a@b.io".into(), role: Role::User })
+            Ok(Command::SetRole {
+                email: "a@b.io".into(),
+                role: Role::User
+            })
         );
         assert!(parse_str("create-user").is_err());
         assert!(parse_str("set-role --email a@b.io").is_err());

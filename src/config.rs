@@ -39,7 +39,10 @@ impl Environment {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration: {var} is required{hint}")]
-    Missing { var: &'static str, hint: &'static str },
+    Missing {
+        var: &'static str,
+        hint: &'static str,
+    },
     #[error("configuration: {var} is invalid: {reason}")]
     Invalid { var: &'static str, reason: String },
     #[error("configuration: could not read {file}: {reason}")]
@@ -164,9 +167,8 @@ pub fn load_env_files() -> Result<Environment, ConfigError> {
             });
         }
     }
-    let environment = Environment::parse(
-        &std::env::var("APP_ENV").unwrap_or_else(|_| "development".to_owned()),
-    )?;
+    let environment =
+        Environment::parse(&std::env::var("APP_ENV").unwrap_or_else(|_| "development".to_owned()))?;
     let file = format!("config/{}.env", environment.as_str());
     match dotenvy::from_filename(&file) {
         Ok(_) => Ok(environment),
@@ -200,7 +202,9 @@ impl Settings {
             port: vars.parse("APP_PORT", 8080u16)?,
             workers: vars.bounded("APP_WORKERS", cores, 1, 256)?,
             json_limit: vars.bounded("JSON_BODY_LIMIT", 16 * 1024, 256, 1024 * 1024)?,
-            static_dir: vars.get("STATIC_DIR").unwrap_or_else(|| "static".to_owned()),
+            static_dir: vars
+                .get("STATIC_DIR")
+                .unwrap_or_else(|| "static".to_owned()),
         };
 
         let url = vars.get("DATABASE_URL").ok_or(ConfigError::Missing {
@@ -286,7 +290,11 @@ impl Settings {
             Duration::from_secs(1),
             Duration::from_secs(365 * 24 * 3600),
         )?;
-        let bcrypt_floor = if environment == Environment::Test { 4 } else { 10 };
+        let bcrypt_floor = if environment == Environment::Test {
+            4
+        } else {
+            10
+        };
         let auth = AuthSettings {
             access_token_secret,
             password_pepper,
@@ -314,7 +322,9 @@ impl Settings {
 
         let cors = CorsSettings {
             allowed_origins: parse_origins(&vars.get("CORS_ALLOWED_ORIGINS").unwrap_or_default())
-                .map_err(|reason| ConfigError::invalid("CORS_ALLOWED_ORIGINS", reason))?,
+                .map_err(|reason| {
+                ConfigError::invalid("CORS_ALLOWED_ORIGINS", reason)
+            })?,
         };
 
         Ok(Settings {
@@ -381,9 +391,7 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
         "h" => 3600,
         "d" => 86_400,
         _ => {
-            return Err(format!(
-                "`{value}` has an unknown unit (use s, m, h or d)"
-            ));
+            return Err(format!("`{value}` has an unknown unit (use s, m, h or d)"));
         }
     };
     amount
@@ -460,11 +468,7 @@ impl Vars<'_> {
         if value < min || value > max {
             return Err(ConfigError::invalid(
                 key,
-                format!(
-                    "must be between {}s and {}s",
-                    min.as_secs(),
-                    max.as_secs()
-                ),
+                format!("must be between {}s and {}s", min.as_secs(), max.as_secs()),
             ));
         }
         Ok(value)
@@ -480,7 +484,11 @@ impl Vars<'_> {
     }
 
     fn non_empty(&self, key: &'static str, default: &str) -> Result<String, ConfigError> {
-        Ok(self.get(key).unwrap_or_else(|| default.to_owned()).trim().to_owned())
+        Ok(self
+            .get(key)
+            .unwrap_or_else(|| default.to_owned())
+            .trim()
+            .to_owned())
     }
 
     fn cookie_name(&self, key: &'static str, default: &str) -> Result<String, ConfigError> {
@@ -567,7 +575,10 @@ mod tests {
             (("APP_PORT", "70000"), "APP_PORT"),
             (("BCRYPT_COST", "8"), "BCRYPT_COST"),
             (("CORS_ALLOWED_ORIGINS", "*"), "CORS_ALLOWED_ORIGINS"),
-            (("CORS_ALLOWED_ORIGINS", "http://a.test/path"), "CORS_ALLOWED_ORIGINS"),
+            (
+                ("CORS_ALLOWED_ORIGINS", "http://a.test/path"),
+                "CORS_ALLOWED_ORIGINS",
+            ),
             (("COOKIE_SECURE", "maybe"), "COOKIE_SECURE"),
             (("JWT_LEEWAY", "5m"), "JWT_LEEWAY"),
             (("DATABASE_URL", "mysql://x"), "DATABASE_URL"),

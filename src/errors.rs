@@ -43,15 +43,12 @@ impl AuthFailure {
             AuthFailure::InvalidCredentials => {
                 ("invalid_credentials", "Invalid username or password")
             }
-            AuthFailure::RefreshTokenMissing => {
-                ("refresh_token_missing", "Refresh token missing")
-            }
-            AuthFailure::RefreshTokenInvalid => {
-                ("refresh_token_invalid", "Refresh token invalid")
-            }
-            AuthFailure::RefreshTokenExpired => {
-                ("refresh_token_expired", "Refresh session expired; log in again")
-            }
+            AuthFailure::RefreshTokenMissing => ("refresh_token_missing", "Refresh token missing"),
+            AuthFailure::RefreshTokenInvalid => ("refresh_token_invalid", "Refresh token invalid"),
+            AuthFailure::RefreshTokenExpired => (
+                "refresh_token_expired",
+                "Refresh session expired; log in again",
+            ),
         }
     }
 

@@ -46,7 +46,9 @@ async fn main() -> ExitCode {
 async fn serve(settings: Settings) -> Result<(), String> {
     let environment = settings.environment.as_str();
     let host = settings.server.host;
-    let app = Application::build(settings).await.map_err(|e| e.to_string())?;
+    let app = Application::build(settings)
+        .await
+        .map_err(|e| e.to_string())?;
     log::info!(
         "listening on http://{host}:{} (environment: {environment}, database: postgres)",
         app.port()

@@ -5,13 +5,13 @@ use std::net::TcpListener;
 use actix_cors::Cors;
 use actix_web::{
     App, HttpResponse, HttpServer,
+    body::MessageBody,
+    dev::ServiceRequest,
     dev::{Server, ServiceResponse},
     http::{
         Method,
         header::{self, HeaderValue},
     },
-    body::MessageBody,
-    dev::ServiceRequest,
     middleware::{self, ErrorHandlerResponse, ErrorHandlers, Logger, Next},
     web,
 };
@@ -56,10 +56,12 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let state = build_state(&settings).await?;
         let address = format!("{}:{}", settings.server.host, settings.server.port);
-        let listener = TcpListener::bind((settings.server.host, settings.server.port))
-            .map_err(|source| StartupError::Bind {
-                address: address.clone(),
-                source,
+        let listener =
+            TcpListener::bind((settings.server.host, settings.server.port)).map_err(|source| {
+                StartupError::Bind {
+                    address: address.clone(),
+                    source,
+                }
             })?;
         let port = listener
             .local_addr()
@@ -158,7 +160,13 @@ fn cors(origins: &[String]) -> Cors {
     origins
         .iter()
         .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
-        .allowed_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
+        .allowed_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allowed_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
         .supports_credentials()
         .max_age(600)
@@ -205,7 +213,10 @@ fn json_error_body<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandler
         404 => ("route_not_found", "Route not found"),
         405 => ("method_not_allowed", "Method not allowed"),
         413 => ("payload_too_large", "Request body is too large"),
-        415 => ("unsupported_media_type", "Content-Type must be application/json"),
+        415 => (
+            "unsupported_media_type",
+            "Content-Type must be application/json",
+        ),
         s if s >= 500 => ("internal_error", "Internal server error"),
         _ => ("request_failed", "Request failed"),
     };
@@ -217,7 +228,10 @@ fn json_error_body<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandler
         }
     }
     let body = builder
-        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/json")))
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ))
         .json(ErrorBody {
             status_code: status.as_u16(),
             code,

@@ -109,7 +109,15 @@ mod tests {
 
     #[test]
     fn names_allow_real_names_only() {
-        for good in ["Ada", "O'Brien", "Jean-Luc", "José María", "Zoë", "St. John", "李"] {
+        for good in [
+            "Ada",
+            "O'Brien",
+            "Jean-Luc",
+            "José María",
+            "Zoë",
+            "St. John",
+            "李",
+        ] {
             assert_eq!(name_error(good), None, "{good}");
         }
         for bad in [

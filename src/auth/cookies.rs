@@ -53,7 +53,12 @@ impl SessionCookies {
     ) -> [Cookie<'static>; 2] {
         [
             self.build(self.access_name(), access_token, "/", self.access_max_age),
-            self.build(self.refresh_name(), refresh_token, REFRESH_PATH, refresh_max_age),
+            self.build(
+                self.refresh_name(),
+                refresh_token,
+                REFRESH_PATH,
+                refresh_max_age,
+            ),
         ]
     }
 

@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use jsonwebtoken::{
-    Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind,
-};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
 use super::Role;
@@ -187,7 +185,10 @@ mod tests {
             .expect("utf8")
             .replace("\"user\"", "\"admin\"");
         parts[1] = URL_SAFE_NO_PAD.encode(claims);
-        assert_eq!(keys.verify(&parts.join(".")).err(), Some(AuthFailure::TokenInvalid));
+        assert_eq!(
+            keys.verify(&parts.join(".")).err(),
+            Some(AuthFailure::TokenInvalid)
+        );
     }
 
     #[test]
@@ -233,10 +234,16 @@ mod tests {
         }
         let mut claims = base.clone();
         claims["aud"] = "someone-else".into();
-        assert_eq!(keys.verify(&sign(claims)).err(), Some(AuthFailure::TokenInvalid));
+        assert_eq!(
+            keys.verify(&sign(claims)).err(),
+            Some(AuthFailure::TokenInvalid)
+        );
         let mut claims = base.clone();
         claims["nbf"] = (now + 3600).into();
-        assert_eq!(keys.verify(&sign(claims)).err(), Some(AuthFailure::TokenInvalid));
+        assert_eq!(
+            keys.verify(&sign(claims)).err(),
+            Some(AuthFailure::TokenInvalid)
+        );
         let mut claims = base.clone();
         claims["exp"] = (now - 10).into();
         claims["iat"] = (now - 70).into();

@@ -117,15 +117,31 @@ mod tests {
         let h = hasher(&[9u8; 32]);
         let base = "x".repeat(72);
         let hash = h.hash(&format!("{base}A")).await.expect("hash");
-        assert!(h.verify(&format!("{base}A"), Some(hash.clone())).await.expect("verify"));
-        assert!(!h.verify(&format!("{base}B"), Some(hash)).await.expect("verify"));
+        assert!(
+            h.verify(&format!("{base}A"), Some(hash.clone()))
+                .await
+                .expect("verify")
+        );
+        assert!(
+            !h.verify(&format!("{base}B"), Some(hash))
+                .await
+                .expect("verify")
+        );
     }
 
     #[actix_web::test]
     async fn the_pepper_is_part_of_the_hash() {
-        let hash = hasher(&[1u8; 32]).hash("correct horse").await.expect("hash");
+        let hash = hasher(&[1u8; 32])
+            .hash("correct horse")
+            .await
+            .expect("hash");
         let other = hasher(&[2u8; 32]);
-        assert!(!other.verify("correct horse", Some(hash)).await.expect("verify"));
+        assert!(
+            !other
+                .verify("correct horse", Some(hash))
+                .await
+                .expect("verify")
+        );
     }
 
     #[actix_web::test]

@@ -69,8 +69,8 @@ fn create_database(url: &str) -> Result<(), DbSetupError> {
     } else {
         format!("{base}/postgres?{query}")
     };
-    let mut conn = PgConnection::establish(&maintenance)
-        .map_err(|e| DbSetupError::Connect(e.to_string()))?;
+    let mut conn =
+        PgConnection::establish(&maintenance).map_err(|e| DbSetupError::Connect(e.to_string()))?;
     diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
         .execute(&mut conn)
         .map_err(|e| DbSetupError::Connect(e.to_string()))?;

@@ -100,7 +100,11 @@ pub fn revoke_by_token_hash(
         .optional()
 }
 
-pub fn revoke_for_user(conn: &mut DbConnection, user_id: i32, now: NaiveDateTime) -> QueryResult<usize> {
+pub fn revoke_for_user(
+    conn: &mut DbConnection,
+    user_id: i32,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
     diesel::update(users::table.find(user_id))
         .set((
             users::refresh_token_hash.eq(None::<String>),

@@ -1,8 +1,6 @@
 //! Sign-up, login, refresh, logout and "who am I".
 
-use actix_web::{
-    HttpMessage, HttpRequest, HttpResponse, ResponseError, cookie::Cookie, web,
-};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, cookie::Cookie, web};
 use chrono::{NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::json;
@@ -124,7 +122,10 @@ pub async fn login(
     // (which also keeps NUL bytes away from the database) but not bcrypt.
     let email = normalize_email(&identifier);
     let user = if email_is_valid(&email) {
-        db::run(&state.pool, move |conn| Ok(users::find_by_email(conn, &email)?)).await?
+        db::run(&state.pool, move |conn| {
+            Ok(users::find_by_email(conn, &email)?)
+        })
+        .await?
     } else {
         None
     };
@@ -151,7 +152,13 @@ pub async fn login(
     let user_id = user.id;
     // Awaited before answering: a refresh right after login must find it.
     let user = db::run(&state.pool, move |conn| {
-        Ok(users::start_refresh_session(conn, user_id, &refresh_hash, expires_at, now)?)
+        Ok(users::start_refresh_session(
+            conn,
+            user_id,
+            &refresh_hash,
+            expires_at,
+            now,
+        )?)
     })
     .await?;
     log::info!("login: user_id={user_id}");
@@ -175,7 +182,11 @@ pub async fn refresh(
     }
 }
 
-async fn rotate(req: &HttpRequest, state: &AppState, body: &[u8]) -> Result<HttpResponse, AppError> {
+async fn rotate(
+    req: &HttpRequest,
+    state: &AppState,
+    body: &[u8],
+) -> Result<HttpResponse, AppError> {
     let body: RefreshRequest = optional_json(req, body)?;
     let (presented, delivery) = match (body.refresh_token, state.cookies.refresh_token(req)) {
         (Some(token), _) => (token, state.check_delivery(TokenDelivery::Body)?),
@@ -223,7 +234,12 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     let user_id = access_token(&req, &state)
         .ok()
         .flatten()
-        .and_then(|t| state.jwt.verify_allow_expired(&t, state.refresh_ttl.num_seconds()).ok())
+        .and_then(|t| {
+            state
+                .jwt
+                .verify_allow_expired(&t, state.refresh_ttl.num_seconds())
+                .ok()
+        })
         .and_then(|claims| claims.user_id());
 
     let mut response = if refresh_hash.is_none() && user_id.is_none() {
@@ -274,7 +290,10 @@ fn add_cookies(response: &mut HttpResponse, cookies: [Cookie<'static>; 2]) {
 
 /// An optional JSON body: empty is the default value; anything else must be
 /// `application/json` and well-formed.
-fn optional_json<T: DeserializeOwned + Default>(req: &HttpRequest, body: &[u8]) -> Result<T, AppError> {
+fn optional_json<T: DeserializeOwned + Default>(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<T, AppError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
@@ -341,7 +360,8 @@ impl AppState {
                 });
                 add_cookies(
                     &mut response,
-                    self.cookies.issued(&access, refresh.expose(), refresh_max_age),
+                    self.cookies
+                        .issued(&access, refresh.expose(), refresh_max_age),
                 );
                 response
             }

@@ -19,10 +19,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api")
                 // Everything under /api is per-user or volatile: never cache it.
-                .wrap(DefaultHeaders::new().add((
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static("no-store"),
-                )))
+                .wrap(
+                    DefaultHeaders::new()
+                        .add((header::CACHE_CONTROL, HeaderValue::from_static("no-store"))),
+                )
                 .service(resource("/auth/signup").route(web::post().to(auth::signup)))
                 .service(resource("/auth/login").route(web::post().to(auth::login)))
                 .service(resource("/auth/refresh").route(web::post().to(auth::refresh)))

@@ -111,7 +111,10 @@ pub async fn list(
         return Err(AppError::Validation(errors));
     }
     let offset = (page - 1) * limit;
-    let rows = db::run(&state.pool, move |conn| Ok(people::list(conn, offset, limit)?)).await?;
+    let rows = db::run(&state.pool, move |conn| {
+        Ok(people::list(conn, offset, limit)?)
+    })
+    .await?;
     let views: Vec<PersonView> = rows.into_iter().map(PersonView::from).collect();
     Ok(HttpResponse::Ok().json(views))
 }
@@ -122,8 +125,10 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id = parse_id(&path)?;
-    let person = db::run(&state.pool, move |conn| people::find(conn, id).map_err(person_not_found))
-        .await?;
+    let person = db::run(&state.pool, move |conn| {
+        people::find(conn, id).map_err(person_not_found)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(PersonView::from(person)))
 }
 

@@ -83,7 +83,12 @@ async fn tampered_tokens_are_rejected() {
     let mut payload: Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).expect("b64")).expect("json");
     payload["role"] = "admin".into();
-    let tampered = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(payload.to_string()), parts[2]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(payload.to_string()),
+        parts[2]
+    );
     assert_error(me_with_bearer(&app, &tampered).await, 401, "token_invalid").await;
 
     // alg: none.
@@ -97,17 +102,32 @@ async fn tampered_tokens_are_rejected() {
     // Right key, other algorithm.
     let mut hs512 = Header::new(Algorithm::HS512);
     hs512.typ = Some("at+jwt".into());
-    assert_error(me_with_bearer(&app, &sign(&app, hs512, &claims(&app, id, "user"))).await, 401, "token_invalid").await;
+    assert_error(
+        me_with_bearer(&app, &sign(&app, hs512, &claims(&app, id, "user"))).await,
+        401,
+        "token_invalid",
+    )
+    .await;
 
     // Right key, not typed as an access token.
     let plain = Header::new(Algorithm::HS256);
-    assert_error(me_with_bearer(&app, &sign(&app, plain, &claims(&app, id, "user"))).await, 401, "token_invalid").await;
+    assert_error(
+        me_with_bearer(&app, &sign(&app, plain, &claims(&app, id, "user"))).await,
+        401,
+        "token_invalid",
+    )
+    .await;
 
     // Wrong issuer / audience.
     for (field, value) in [("iss", "evil"), ("aud", "evil")] {
         let mut c = claims(&app, id, "user");
         c[field] = value.into();
-        assert_error(me_with_bearer(&app, &sign(&app, at_jwt(), &c)).await, 401, "token_invalid").await;
+        assert_error(
+            me_with_bearer(&app, &sign(&app, at_jwt(), &c)).await,
+            401,
+            "token_invalid",
+        )
+        .await;
     }
 
     // Right key and claims: accepted (so the cases above fail for their reason).
@@ -122,7 +142,10 @@ async fn an_expired_access_token_says_token_expired() {
     assert_eq!(app.get("/api/auth/me").await.status(), 200);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let response = app.get("/api/auth/me").await;
-    assert_eq!(response.headers()["www-authenticate"], "Bearer error=\"invalid_token\"");
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer error=\"invalid_token\""
+    );
     assert_error(response, 401, "token_expired").await;
     // ... and a refresh brings the session back.
     assert_eq!(app.post_empty("/api/auth/refresh").await.status(), 200);

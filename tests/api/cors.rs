@@ -74,7 +74,10 @@ async fn errors_to_an_allowed_origin_are_readable() {
         .await
         .expect("send");
     assert_eq!(response.headers()["access-control-allow-origin"], ALLOWED);
-    assert_eq!(response.headers()["access-control-allow-credentials"], "true");
+    assert_eq!(
+        response.headers()["access-control-allow-credentials"],
+        "true"
+    );
     assert_error(response, 401, "token_missing").await;
 
     let response = app

@@ -18,8 +18,9 @@ async fn ready_is_200_with_the_database_and_503_without_it() {
     assert_eq!(response.status(), 200);
 
     // Take the database away under the running server.
-    let mut conn = diesel::PgConnection::establish(&format!("{}/postgres", crate::helpers::server_url()))
-        .expect("connect");
+    let mut conn =
+        diesel::PgConnection::establish(&format!("{}/postgres", crate::helpers::server_url()))
+            .expect("connect");
     use diesel::{Connection, RunQueryDsl};
     diesel::sql_query(format!("DROP DATABASE \"{}\" WITH (FORCE)", app.db_name))
         .execute(&mut conn)
@@ -43,7 +44,9 @@ async fn unknown_routes_are_json_404s() {
 #[actix_web::test]
 async fn a_wrong_method_is_a_json_405() {
     let app = spawn_app().await;
-    let response = app.request(reqwest::Method::PATCH, "/api/people", None).await;
+    let response = app
+        .request(reqwest::Method::PATCH, "/api/people", None)
+        .await;
     assert_error(response, 405, "method_not_allowed").await;
     let response = app.get("/api/auth/login").await;
     assert_error(response, 405, "method_not_allowed").await;

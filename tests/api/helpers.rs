@@ -49,7 +49,9 @@ pub struct SetCookie {
 
 impl SetCookie {
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attributes.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.attributes
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 
     pub fn max_age(&self) -> i64 {
@@ -161,8 +163,9 @@ impl Drop for TestDatabase {
         // A plain thread: Drop may run inside the async runtime.
         let _ = std::thread::spawn(move || {
             if let Ok(mut conn) = PgConnection::establish(&format!("{server}/postgres")) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .execute(&mut conn);
+                let _ =
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute(&mut conn);
             }
         })
         .join();
@@ -255,13 +258,19 @@ impl TestApp {
     }
 
     pub async fn signup(&self, email: &str, password: &str) -> Response {
-        self.post("/api/auth/signup", json!({ "email": email, "password": password }))
-            .await
+        self.post(
+            "/api/auth/signup",
+            json!({ "email": email, "password": password }),
+        )
+        .await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
-        self.post("/api/auth/login", json!({ "username": email, "password": password }))
-            .await
+        self.post(
+            "/api/auth/login",
+            json!({ "username": email, "password": password }),
+        )
+        .await
     }
 
     /// Signs up and logs in `email` with [`PASSWORD`]; returns the user id.
@@ -288,7 +297,10 @@ impl TestApp {
 
     pub async fn create_person(&self, first: &str, last: &str) -> i64 {
         let response = self
-            .post("/api/people", json!({ "firstName": first, "lastName": last }))
+            .post(
+                "/api/people",
+                json!({ "firstName": first, "lastName": last }),
+            )
             .await;
         assert_eq!(response.status(), 201);
         let body: Value = response.json().await.expect("json");

@@ -5,7 +5,12 @@ use serde_json::json;
 
 use crate::helpers::{PASSWORD, TestApp, assert_error, spawn_app};
 
-async fn raw_post(app: &TestApp, path: &str, content_type: Option<&str>, body: impl Into<reqwest::Body>) -> reqwest::Response {
+async fn raw_post(
+    app: &TestApp,
+    path: &str,
+    content_type: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
     let mut request = app.client.post(app.url(path)).body(body);
     if let Some(ct) = content_type {
         request = request.header(CONTENT_TYPE, ct);
@@ -19,25 +24,88 @@ async fn malformed_bodies_are_4xx_json_and_store_nothing() {
     app.logged_in_user("user@example.com").await;
     let json_ct = Some("application/json");
     let cases: Vec<(&str, Option<&str>, String, u16, &str)> = vec![
-        ("/api/people", json_ct, "{not json".into(), 400, "invalid_json"),
+        (
+            "/api/people",
+            json_ct,
+            "{not json".into(),
+            400,
+            "invalid_json",
+        ),
         ("/api/people", json_ct, "".into(), 400, "invalid_json"),
         ("/api/people", json_ct, "[1,2]".into(), 400, "invalid_body"),
-        ("/api/people", json_ct, r#"{"firstName": 1, "lastName": true}"#.into(), 400, "invalid_body"),
-        ("/api/people", None, r#"{"firstName":"A","lastName":"B"}"#.into(), 415, "unsupported_media_type"),
-        ("/api/people", Some("text/plain"), r#"{"firstName":"A","lastName":"B"}"#.into(), 415, "unsupported_media_type"),
-        ("/api/people", Some("application/x-www-form-urlencoded"), "firstName=A&lastName=B".into(), 415, "unsupported_media_type"),
-        ("/api/auth/signup", json_ct, "{\"email\":".into(), 400, "invalid_json"),
-        ("/api/auth/signup", Some("text/plain"), json!({"email":"e@x.io","password":PASSWORD}).to_string(), 415, "unsupported_media_type"),
-        ("/api/auth/login", json_ct, "null".into(), 400, "invalid_body"),
-        ("/api/auth/refresh", Some("text/plain"), "refreshToken=x".into(), 415, "unsupported_media_type"),
-        ("/api/auth/refresh", json_ct, "{oops".into(), 400, "invalid_json"),
+        (
+            "/api/people",
+            json_ct,
+            r#"{"firstName": 1, "lastName": true}"#.into(),
+            400,
+            "invalid_body",
+        ),
+        (
+            "/api/people",
+            None,
+            r#"{"firstName":"A","lastName":"B"}"#.into(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "/api/people",
+            Some("text/plain"),
+            r#"{"firstName":"A","lastName":"B"}"#.into(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "/api/people",
+            Some("application/x-www-form-urlencoded"),
+            "firstName=A&lastName=B".into(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "/api/auth/signup",
+            json_ct,
+            "{\"email\":".into(),
+            400,
+            "invalid_json",
+        ),
+        (
+            "/api/auth/signup",
+            Some("text/plain"),
+            json!({"email":"e@x.io","password":PASSWORD}).to_string(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "/api/auth/login",
+            json_ct,
+            "null".into(),
+            400,
+            "invalid_body",
+        ),
+        (
+            "/api/auth/refresh",
+            Some("text/plain"),
+            "refreshToken=x".into(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "/api/auth/refresh",
+            json_ct,
+            "{oops".into(),
+            400,
+            "invalid_json",
+        ),
     ];
     for (path, ct, body, status, code) in cases {
         let response = raw_post(&app, path, ct, body.clone()).await;
         let body_json = assert_error(response, status, code).await;
         let text = body_json.to_string();
         for leak in ["line", "column", "expected", "serde", "diesel", "src/"] {
-            assert!(!text.contains(leak), "{path} {body:?} leaked `{leak}`: {text}");
+            assert!(
+                !text.contains(leak),
+                "{path} {body:?} leaked `{leak}`: {text}"
+            );
         }
     }
     assert_eq!(app.count("people"), 0);
@@ -69,14 +137,24 @@ async fn names_with_nul_sql_or_too_many_characters_are_rejected() {
         ("   ", "Smith"),
         ("<script>alert(1)</script>", "x"),
     ] {
-        let response = app.post("/api/people", json!({ "firstName": first, "lastName": last })).await;
+        let response = app
+            .post(
+                "/api/people",
+                json!({ "firstName": first, "lastName": last }),
+            )
+            .await;
         let body = assert_error(response, 400, "validation_failed").await;
         assert_eq!(body["errors"][0]["field"], "firstName", "{first:?}");
     }
     // Exactly 30 characters, multi-byte, is fine.
     let thirty = "é".repeat(30);
     assert_eq!(
-        app.post("/api/people", json!({ "firstName": thirty, "lastName": "O'Brien" })).await.status(),
+        app.post(
+            "/api/people",
+            json!({ "firstName": thirty, "lastName": "O'Brien" })
+        )
+        .await
+        .status(),
         201
     );
     assert_eq!(app.count("people"), 1);

@@ -48,7 +48,10 @@ async fn login_sets_exactly_specified_cookies_and_returns_no_tokens() {
 
     // The access cookie authenticates.
     let me: Value = app.get("/api/auth/me").await.json().await.expect("json");
-    assert_eq!(me, json!({ "id": body["id"], "email": "ada@example.com", "role": "user" }));
+    assert_eq!(
+        me,
+        json!({ "id": body["id"], "email": "ada@example.com", "role": "user" })
+    );
 }
 
 #[actix_web::test]
@@ -56,7 +59,10 @@ async fn login_accepts_email_as_the_field_name() {
     let app = spawn_app().await;
     app.signup("ada@example.com", PASSWORD).await;
     let response = app
-        .post("/api/auth/login", json!({ "email": "ada@example.com", "password": PASSWORD }))
+        .post(
+            "/api/auth/login",
+            json!({ "email": "ada@example.com", "password": PASSWORD }),
+        )
         .await;
     assert_eq!(response.status(), 200);
 }
@@ -103,7 +109,12 @@ async fn spawn_app_with_real_cost() -> crate::helpers::TestApp {
 #[actix_web::test]
 async fn missing_login_fields_are_400_with_field_errors() {
     let app = spawn_app().await;
-    let body = assert_error(app.post("/api/auth/login", json!({})).await, 400, "validation_failed").await;
+    let body = assert_error(
+        app.post("/api/auth/login", json!({})).await,
+        400,
+        "validation_failed",
+    )
+    .await;
     let fields: Vec<&str> = body["errors"]
         .as_array()
         .expect("errors")
@@ -167,7 +178,10 @@ async fn non_browser_clients_get_tokens_in_the_body_only_when_enabled_and_asked(
         )
         .await;
     assert_eq!(response.status(), 200);
-    assert!(set_cookies(&response).is_empty(), "body mode sets no cookies");
+    assert!(
+        set_cookies(&response).is_empty(),
+        "body mode sets no cookies"
+    );
     let body: Value = response.json().await.expect("json");
     let access = body["accessToken"].as_str().expect("access token");
     let refresh = body["refreshToken"].as_str().expect("refresh token");

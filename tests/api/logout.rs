@@ -29,7 +29,12 @@ async fn logout_with_a_live_access_cookie_revokes_the_refresh_token() {
     // The browser's cookies are gone, and the old refresh token is dead.
     assert!(app.jar_value("accessToken").is_none());
     app.set_jar("refreshToken", &refresh, "/api/auth/refresh");
-    assert_error(app.post_empty("/api/auth/refresh").await, 401, "refresh_token_invalid").await;
+    assert_error(
+        app.post_empty("/api/auth/refresh").await,
+        401,
+        "refresh_token_invalid",
+    )
+    .await;
 }
 
 #[actix_web::test]
@@ -62,7 +67,11 @@ async fn with_only_the_refresh_cookie_the_revoke_route_ends_the_session() {
 #[actix_web::test]
 async fn logout_without_any_cookie_is_idempotent() {
     let app = spawn_app().await;
-    for path in ["/api/auth/logout", "/api/auth/refresh/revoke", "/api/auth/logout"] {
+    for path in [
+        "/api/auth/logout",
+        "/api/auth/refresh/revoke",
+        "/api/auth/logout",
+    ] {
         let response = app.post_empty(path).await;
         assert_eq!(response.status(), 204, "{path}");
         assert_clearing(&response);
@@ -74,7 +83,10 @@ async fn a_forged_access_token_cannot_log_someone_out() {
     let app = spawn_app().await;
     app.logged_in_user("ada@example.com").await;
     let stored = app.stored_session("ada@example.com");
-    let forged = app.jar_value("accessToken").expect("cookie").replace('.', ".x");
+    let forged = app
+        .jar_value("accessToken")
+        .expect("cookie")
+        .replace('.', ".x");
     let response = app
         .client
         .post(app.url("/api/auth/logout"))

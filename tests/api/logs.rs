@@ -35,7 +35,9 @@ async fn logs_never_contain_secrets_tokens_or_emails() {
     });
     let mut log = Vec::new();
     let port = loop {
-        let line = rx.recv_timeout(Duration::from_secs(30)).expect("server starts");
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server starts");
         let found = line
             .split("listening on http://127.0.0.1:")
             .nth(1)
@@ -111,7 +113,15 @@ async fn logs_never_contain_secrets_tokens_or_emails() {
     assert!(log.contains("refresh: user_id="), "{log}");
     assert!(log.contains("logout: user_id="), "{log}");
     assert!(log.contains("POST /api/auth/login 200"), "{log}");
-    for secret in [PASSWORD, "not-the-password", &access, &refresh, &new_refresh, email, "probe=1"] {
+    for secret in [
+        PASSWORD,
+        "not-the-password",
+        &access,
+        &refresh,
+        &new_refresh,
+        email,
+        "probe=1",
+    ] {
         assert!(!log.contains(secret), "the log contains `{secret}`:\n{log}");
     }
     // Not even a fragment of a JWT.

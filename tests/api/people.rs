@@ -8,15 +8,26 @@ async fn people_crud_round_trip() {
     app.logged_in_admin("admin@example.com").await;
 
     let response = app
-        .post("/api/people", json!({ "firstName": " Ada ", "lastName": "Lovelace" }))
+        .post(
+            "/api/people",
+            json!({ "firstName": " Ada ", "lastName": "Lovelace" }),
+        )
         .await;
     assert_eq!(response.status(), 201);
     assert_eq!(response.headers()["cache-control"], "no-store");
     let created: Value = response.json().await.expect("json");
     let id = created["id"].as_i64().expect("id");
-    assert_eq!(created, json!({ "id": id, "firstName": "Ada", "lastName": "Lovelace" }));
+    assert_eq!(
+        created,
+        json!({ "id": id, "firstName": "Ada", "lastName": "Lovelace" })
+    );
 
-    let fetched: Value = app.get(&format!("/api/people/{id}")).await.json().await.expect("json");
+    let fetched: Value = app
+        .get(&format!("/api/people/{id}"))
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(fetched, created);
 
     let response = app
@@ -28,15 +39,25 @@ async fn people_crud_round_trip() {
         .await;
     assert_eq!(response.status(), 200);
     let updated: Value = response.json().await.expect("json");
-    assert_eq!(updated, json!({ "id": id, "firstName": "Augusta", "lastName": "King" }));
+    assert_eq!(
+        updated,
+        json!({ "id": id, "firstName": "Augusta", "lastName": "King" })
+    );
 
     let list: Value = app.get("/api/people").await.json().await.expect("json");
     assert_eq!(list, json!([updated]));
 
-    let response = app.request(reqwest::Method::DELETE, &format!("/api/people/{id}"), None).await;
+    let response = app
+        .request(reqwest::Method::DELETE, &format!("/api/people/{id}"), None)
+        .await;
     assert_eq!(response.status(), 204);
     assert_eq!(app.count("people"), 0);
-    assert_error(app.get(&format!("/api/people/{id}")).await, 404, "not_found").await;
+    assert_error(
+        app.get(&format!("/api/people/{id}")).await,
+        404,
+        "not_found",
+    )
+    .await;
 }
 
 #[actix_web::test]
@@ -46,18 +67,38 @@ async fn delete_is_admin_only_401_403_204() {
     let id = app.create_person("Grace", "Hopper").await;
     let path = format!("/api/people/{id}");
 
-    let body = assert_error(app.request(reqwest::Method::DELETE, &path, None).await, 403, "insufficient_role").await;
+    let body = assert_error(
+        app.request(reqwest::Method::DELETE, &path, None).await,
+        403,
+        "insufficient_role",
+    )
+    .await;
     assert_eq!(body["message"], "Insufficient permissions");
     assert_eq!(app.count("people"), 1);
 
-    let anonymous = app.client.delete(app.url(&path)).send().await.expect("send");
+    let anonymous = app
+        .client
+        .delete(app.url(&path))
+        .send()
+        .await
+        .expect("send");
     assert_error(anonymous, 401, "token_missing").await;
     assert_eq!(app.count("people"), 1);
 
     app.logged_in_admin("admin@example.com").await;
-    assert_eq!(app.request(reqwest::Method::DELETE, &path, None).await.status(), 204);
+    assert_eq!(
+        app.request(reqwest::Method::DELETE, &path, None)
+            .await
+            .status(),
+        204
+    );
     assert_eq!(app.count("people"), 0);
-    assert_error(app.request(reqwest::Method::DELETE, &path, None).await, 404, "not_found").await;
+    assert_error(
+        app.request(reqwest::Method::DELETE, &path, None).await,
+        404,
+        "not_found",
+    )
+    .await;
 }
 
 #[actix_web::test]
@@ -65,13 +106,27 @@ async fn ids_that_are_not_numbers_are_400_and_unknown_ids_404() {
     let app = spawn_app().await;
     app.logged_in_admin("admin@example.com").await;
     for id in ["abc", "1.5", "1;DROP TABLE people", "%00"] {
-        assert_error(app.get(&format!("/api/people/{id}")).await, 400, "invalid_id").await;
+        assert_error(
+            app.get(&format!("/api/people/{id}")).await,
+            400,
+            "invalid_id",
+        )
+        .await;
     }
     for id in ["0", "-1", "999999", "99999999999"] {
-        assert_error(app.get(&format!("/api/people/{id}")).await, 404, "not_found").await;
+        assert_error(
+            app.get(&format!("/api/people/{id}")).await,
+            404,
+            "not_found",
+        )
+        .await;
     }
     let response = app
-        .request(reqwest::Method::PUT, "/api/people/4242", Some(json!({ "firstName": "A", "lastName": "B" })))
+        .request(
+            reqwest::Method::PUT,
+            "/api/people/4242",
+            Some(json!({ "firstName": "A", "lastName": "B" })),
+        )
         .await;
     assert_error(response, 404, "not_found").await;
     assert_eq!(app.count("people"), 0);
@@ -83,11 +138,23 @@ async fn partial_updates_are_rejected_and_change_nothing() {
     app.logged_in_user("user@example.com").await;
     let id = app.create_person("Grace", "Hopper").await;
     let response = app
-        .request(reqwest::Method::PUT, &format!("/api/people/{id}"), Some(json!({ "firstName": "Amazing" })))
+        .request(
+            reqwest::Method::PUT,
+            &format!("/api/people/{id}"),
+            Some(json!({ "firstName": "Amazing" })),
+        )
         .await;
     let body = assert_error(response, 400, "validation_failed").await;
-    assert_eq!(body["errors"], json!([{ "field": "lastName", "message": "is required" }]));
-    let person: Value = app.get(&format!("/api/people/{id}")).await.json().await.expect("json");
+    assert_eq!(
+        body["errors"],
+        json!([{ "field": "lastName", "message": "is required" }])
+    );
+    let person: Value = app
+        .get(&format!("/api/people/{id}"))
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(person["firstName"], "Grace");
 }
 
@@ -100,18 +167,33 @@ async fn the_list_is_paginated_and_ordered_by_id() {
     for name in names {
         ids.push(app.create_person(name, "Smith").await);
     }
-    let page: Vec<Value> = app.get("/api/people?page=2&limit=2").await.json().await.expect("json");
+    let page: Vec<Value> = app
+        .get("/api/people?page=2&limit=2")
+        .await
+        .json()
+        .await
+        .expect("json");
     let got: Vec<i64> = page.iter().map(|p| p["id"].as_i64().expect("id")).collect();
     assert_eq!(got, ids[2..4]);
     let all: Vec<Value> = app.get("/api/people").await.json().await.expect("json");
     assert_eq!(all.len(), 5);
     let got: Vec<i64> = all.iter().map(|p| p["id"].as_i64().expect("id")).collect();
     assert_eq!(got, ids);
-    let past_end: Vec<Value> = app.get("/api/people?page=9&limit=2").await.json().await.expect("json");
+    let past_end: Vec<Value> = app
+        .get("/api/people?page=9&limit=2")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert!(past_end.is_empty());
 
     for query in ["limit=0", "limit=101", "page=0", "page=-1"] {
-        assert_error(app.get(&format!("/api/people?{query}")).await, 400, "validation_failed").await;
+        assert_error(
+            app.get(&format!("/api/people?{query}")).await,
+            400,
+            "validation_failed",
+        )
+        .await;
     }
     assert_error(app.get("/api/people?page=abc").await, 400, "invalid_query").await;
 }

@@ -40,8 +40,14 @@ async fn the_old_refresh_token_is_dead_after_rotation() {
     app.set_jar("refreshToken", &old, "/api/auth/refresh");
     let response = app.post_empty("/api/auth/refresh").await;
     let cleared = set_cookies(&response);
-    assert_eq!(find_cookie(&cleared, "refreshToken").attr("max-age"), Some("0"));
-    assert_eq!(find_cookie(&cleared, "accessToken").attr("max-age"), Some("0"));
+    assert_eq!(
+        find_cookie(&cleared, "refreshToken").attr("max-age"),
+        Some("0")
+    );
+    assert_eq!(
+        find_cookie(&cleared, "accessToken").attr("max-age"),
+        Some("0")
+    );
     assert_error(response, 401, "refresh_token_invalid").await;
 }
 
@@ -54,7 +60,12 @@ async fn refresh_without_a_token_is_401_and_clears_cookies() {
     assert_error(response, 401, "refresh_token_missing").await;
 
     app.set_jar("refreshToken", "not-a-real-token", "/api/auth/refresh");
-    assert_error(app.post_empty("/api/auth/refresh").await, 401, "refresh_token_invalid").await;
+    assert_error(
+        app.post_empty("/api/auth/refresh").await,
+        401,
+        "refresh_token_invalid",
+    )
+    .await;
 }
 
 #[actix_web::test]
@@ -80,8 +91,13 @@ async fn the_refresh_access_token_role_comes_from_the_database() {
     app.logged_in_user("ada@example.com").await;
     let me: Value = app.get("/api/auth/me").await.json().await.expect("json");
     assert_eq!(me["role"], "user");
-    bff_gateway::db::users::set_role(&mut app.db(), "ada@example.com", "admin", chrono::Utc::now().naive_utc())
-        .expect("promote");
+    bff_gateway::db::users::set_role(
+        &mut app.db(),
+        "ada@example.com",
+        "admin",
+        chrono::Utc::now().naive_utc(),
+    )
+    .expect("promote");
     assert_eq!(app.post_empty("/api/auth/refresh").await.status(), 200);
     let me: Value = app.get("/api/auth/me").await.json().await.expect("json");
     assert_eq!(me["role"], "admin");
@@ -103,8 +119,16 @@ async fn concurrent_refreshes_with_one_token_have_exactly_one_winner() {
         .into_iter()
         .map(|r| r.expect("send").status().as_u16())
         .collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 11, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        11,
+        "{statuses:?}"
+    );
 }
 
 #[actix_web::test]
@@ -112,7 +136,10 @@ async fn the_session_has_an_absolute_expiry() {
     let app = spawn_app_with(&[("REFRESH_TOKEN_TTL", "4s"), ("ACCESS_TOKEN_TTL", "1s")]).await;
     app.signup("ada@example.com", PASSWORD).await;
     let login = app.login("ada@example.com", PASSWORD).await;
-    assert_eq!(find_cookie(&set_cookies(&login), "refreshToken").max_age(), 4);
+    assert_eq!(
+        find_cookie(&set_cookies(&login), "refreshToken").max_age(),
+        4
+    );
 
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let first = app.post_empty("/api/auth/refresh").await;
@@ -124,7 +151,10 @@ async fn the_session_has_an_absolute_expiry() {
     let second = app.post_empty("/api/auth/refresh").await;
     assert_eq!(second.status(), 200);
     let second_age = find_cookie(&set_cookies(&second), "refreshToken").max_age();
-    assert!(second_age < first_age, "Max-Age decreases: {first_age} then {second_age}");
+    assert!(
+        second_age < first_age,
+        "Max-Age decreases: {first_age} then {second_age}"
+    );
 
     tokio::time::sleep(Duration::from_millis(2200)).await;
     // The cookie is kept in the jar regardless of Max-Age: the server itself

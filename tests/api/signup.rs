@@ -29,7 +29,12 @@ async fn signup_creates_a_user_with_a_normalized_email_and_role_user() {
 async fn a_duplicate_email_is_409_whatever_its_case() {
     let app = spawn_app().await;
     assert_eq!(app.signup("bob@example.com", PASSWORD).await.status(), 201);
-    let body = assert_error(app.signup("BOB@example.com", PASSWORD).await, 409, "email_taken").await;
+    let body = assert_error(
+        app.signup("BOB@example.com", PASSWORD).await,
+        409,
+        "email_taken",
+    )
+    .await;
     assert_eq!(body["message"], "User already exists");
     assert_eq!(app.count("users"), 1);
 }
@@ -43,8 +48,16 @@ async fn concurrent_duplicate_signups_create_exactly_one_row() {
         .into_iter()
         .map(|r| r.status().as_u16())
         .collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 7, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        7,
+        "{statuses:?}"
+    );
     assert_eq!(app.count("users"), 1);
 }
 
@@ -66,22 +79,53 @@ async fn a_role_in_the_signup_body_is_rejected_and_nothing_is_stored() {
 async fn password_rules_are_length_only_and_never_truncate() {
     let app = spawn_app().await;
     // Too short.
-    let body = assert_error(app.signup("a@example.com", "1234567").await, 400, "validation_failed").await;
+    let body = assert_error(
+        app.signup("a@example.com", "1234567").await,
+        400,
+        "validation_failed",
+    )
+    .await;
     assert_eq!(body["errors"][0]["field"], "password");
     // 64 characters of any Unicode are accepted, without composition rules.
     let unicode = "пароль🔑".repeat(8);
     assert_eq!(unicode.chars().count(), 56);
     let long_unicode = format!("{unicode}ÿÿÿÿÿÿÿÿ");
-    assert_eq!(app.signup("b@example.com", &long_unicode).await.status(), 201);
-    assert_eq!(app.login("b@example.com", &long_unicode).await.status(), 200);
+    assert_eq!(
+        app.signup("b@example.com", &long_unicode).await.status(),
+        201
+    );
+    assert_eq!(
+        app.login("b@example.com", &long_unicode).await.status(),
+        200
+    );
     // Two passwords sharing their first 72 bytes are different passwords.
     let base = "a".repeat(72);
-    assert_eq!(app.signup("c@example.com", &format!("{base}XYZ")).await.status(), 201);
-    assert_eq!(app.login("c@example.com", &format!("{base}XYZ")).await.status(), 200);
-    assert_eq!(app.login("c@example.com", &format!("{base}QQQ")).await.status(), 401);
+    assert_eq!(
+        app.signup("c@example.com", &format!("{base}XYZ"))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        app.login("c@example.com", &format!("{base}XYZ"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.login("c@example.com", &format!("{base}QQQ"))
+            .await
+            .status(),
+        401
+    );
     assert_eq!(app.login("c@example.com", &base).await.status(), 401);
     // Above the documented maximum.
-    assert_error(app.signup("d@example.com", &"a".repeat(129)).await, 400, "validation_failed").await;
+    assert_error(
+        app.signup("d@example.com", &"a".repeat(129)).await,
+        400,
+        "validation_failed",
+    )
+    .await;
     assert_eq!(app.count("users"), 2);
 }
 
@@ -99,9 +143,19 @@ async fn invalid_emails_are_rejected_with_field_errors() {
         assert_eq!(body["errors"][0]["field"], "email", "{email:?}");
     }
     let too_long = format!("{}@example.com", "a".repeat(250));
-    assert_error(app.signup(&too_long, PASSWORD).await, 400, "validation_failed").await;
-    let response = app.post("/api/auth/signup", json!({ "password": PASSWORD })).await;
+    assert_error(
+        app.signup(&too_long, PASSWORD).await,
+        400,
+        "validation_failed",
+    )
+    .await;
+    let response = app
+        .post("/api/auth/signup", json!({ "password": PASSWORD }))
+        .await;
     let body = assert_error(response, 400, "validation_failed").await;
-    assert_eq!(body["errors"][0], json!({ "field": "email", "message": "is required" }));
+    assert_eq!(
+        body["errors"][0],
+        json!({ "field": "email", "message": "is required" })
+    );
     assert_eq!(app.count("users"), 0);
 }
