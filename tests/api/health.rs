@@ -14,6 +14,7 @@ async fn health_reports_the_api_is_running() {
 #[actix_web::test]
 async fn ready_is_200_with_the_database_and_503_without_it() {
     let app = spawn_app().await;
+    app.logged_in_user("ada@example.com").await;
     let response = app.get("/ready").await;
     assert_eq!(response.status(), 200);
 
@@ -28,8 +29,12 @@ async fn ready_is_200_with_the_database_and_503_without_it() {
     let body = assert_error(app.get("/ready").await, 503, "service_unavailable").await;
     let text = body.to_string();
     assert!(!text.contains("database \""), "no internals: {text}");
-    // Liveness does not depend on the database.
+    // Liveness does not depend on the database, and neither does an
+    // authenticated read of the caller: it costs no database round trip.
     assert_eq!(app.get("/health").await.status(), 200);
+    assert_eq!(app.get("/api/auth/me").await.status(), 200);
+    // A route that needs the database says so with a 503, not a 500.
+    assert_error(app.get("/api/people").await, 503, "service_unavailable").await;
 }
 
 #[actix_web::test]

@@ -1,5 +1,6 @@
 //! Integration tests: the real server over HTTP, against real PostgreSQL.
 mod auth_tokens;
+mod cli;
 mod cors;
 mod health;
 mod helpers;
