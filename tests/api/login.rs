@@ -207,3 +207,32 @@ async fn non_browser_clients_get_tokens_in_the_body_only_when_enabled_and_asked(
     let body: Value = refreshed.json().await.expect("json");
     assert_ne!(body["refreshToken"].as_str(), Some(refresh));
 }
+
+#[actix_web::test]
+async fn cookie_names_are_configurable_with_prefixes() {
+    let app = crate::helpers::spawn_app_with(&[
+        ("ACCESS_COOKIE_NAME", "__Host-access"),
+        ("REFRESH_COOKIE_NAME", "__Secure-refresh"),
+    ])
+    .await;
+    app.signup("ada@example.com", PASSWORD).await;
+    let response = app.login("ada@example.com", PASSWORD).await;
+    let cookies = set_cookies(&response);
+    assert_eq!(find_cookie(&cookies, "__Host-access").attr("path"), Some("/"));
+    assert_eq!(
+        find_cookie(&cookies, "__Secure-refresh").attr("path"),
+        Some("/api/auth/refresh")
+    );
+    assert_eq!(app.get("/api/auth/me").await.status(), 200);
+    assert_eq!(app.post_empty("/api/auth/refresh").await.status(), 200);
+    // The default names mean nothing to this server.
+    let token = app.jar_value("__Host-access").expect("cookie");
+    let response = app
+        .client
+        .get(app.url("/api/auth/me"))
+        .header("cookie", format!("accessToken={token}"))
+        .send()
+        .await
+        .expect("send");
+    assert_error(response, 401, "token_missing").await;
+}
