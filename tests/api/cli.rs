@@ -41,11 +41,21 @@ async fn the_cli_creates_an_admin_and_changes_roles() {
     let app = spawn_app().await;
     let out = cli(
         &app.db_url,
-        &["create-user", "--email", "Root@Example.com", "--role", "admin"],
+        &[
+            "create-user",
+            "--email",
+            "Root@Example.com",
+            "--role",
+            "admin",
+        ],
         None,
         Some(&format!("{PASSWORD}\n")),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let response = app.login("root@example.com", PASSWORD).await;
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["role"], "admin");
@@ -56,8 +66,17 @@ async fn the_cli_creates_an_admin_and_changes_roles() {
         None,
         None,
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let body: Value = app.login("root@example.com", PASSWORD).await.json().await.expect("json");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let body: Value = app
+        .login("root@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(body["role"], "user");
 
     // The password can also come from the environment.
@@ -67,7 +86,11 @@ async fn the_cli_creates_an_admin_and_changes_roles() {
         Some(PASSWORD),
         None,
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(app.login("ops@example.com", PASSWORD).await.status(), 200);
 }
 
@@ -76,20 +99,37 @@ async fn the_cli_refuses_passwords_in_argv_and_weak_passwords() {
     let app = spawn_app().await;
     let out = cli(
         &app.db_url,
-        &["create-user", "--email", "a@example.com", "--password", PASSWORD],
+        &[
+            "create-user",
+            "--email",
+            "a@example.com",
+            "--password",
+            PASSWORD,
+        ],
         None,
         None,
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("BFF_USER_PASSWORD"));
 
-    let out = cli(&app.db_url, &["create-user", "--email", "a@example.com"], Some("short"), None);
+    let out = cli(
+        &app.db_url,
+        &["create-user", "--email", "a@example.com"],
+        Some("short"),
+        None,
+    );
     assert!(!out.status.success());
     assert_eq!(app.count("users"), 0);
 
     let out = cli(
         &app.db_url,
-        &["set-role", "--email", "nobody@example.com", "--role", "admin"],
+        &[
+            "set-role",
+            "--email",
+            "nobody@example.com",
+            "--role",
+            "admin",
+        ],
         None,
         None,
     );

@@ -218,7 +218,10 @@ async fn cookie_names_are_configurable_with_prefixes() {
     app.signup("ada@example.com", PASSWORD).await;
     let response = app.login("ada@example.com", PASSWORD).await;
     let cookies = set_cookies(&response);
-    assert_eq!(find_cookie(&cookies, "__Host-access").attr("path"), Some("/"));
+    assert_eq!(
+        find_cookie(&cookies, "__Host-access").attr("path"),
+        Some("/")
+    );
     assert_eq!(
         find_cookie(&cookies, "__Secure-refresh").attr("path"),
         Some("/api/auth/refresh")
