@@ -10,6 +10,21 @@ use super::{
     schema::users,
 };
 
+type NoSession = (
+    diesel::dsl::Eq<users::refresh_token_hash, Option<String>>,
+    diesel::dsl::Eq<users::refresh_token_expires_at, Option<NaiveDateTime>>,
+    diesel::dsl::Eq<users::updated_at, NaiveDateTime>,
+);
+
+/// The assignments that end a refresh session.
+fn no_session(now: NaiveDateTime) -> NoSession {
+    (
+        users::refresh_token_hash.eq(None),
+        users::refresh_token_expires_at.eq(None),
+        users::updated_at.eq(now),
+    )
+}
+
 pub fn insert(conn: &mut DbConnection, new_user: &NewUser<'_>) -> QueryResult<User> {
     diesel::insert_into(users::table)
         .values(new_user)
@@ -74,11 +89,7 @@ pub fn clear_expired_refresh_token(
             .filter(users::refresh_token_hash.eq(token_hash))
             .filter(users::refresh_token_expires_at.le(now)),
     )
-    .set((
-        users::refresh_token_hash.eq(None::<String>),
-        users::refresh_token_expires_at.eq(None::<NaiveDateTime>),
-        users::updated_at.eq(now),
-    ))
+    .set(no_session(now))
     .execute(conn)
     .map(|n| n > 0)
 }
@@ -90,11 +101,7 @@ pub fn revoke_by_token_hash(
     now: NaiveDateTime,
 ) -> QueryResult<Option<i32>> {
     diesel::update(users::table.filter(users::refresh_token_hash.eq(token_hash)))
-        .set((
-            users::refresh_token_hash.eq(None::<String>),
-            users::refresh_token_expires_at.eq(None::<NaiveDateTime>),
-            users::updated_at.eq(now),
-        ))
+        .set(no_session(now))
         .returning(users::id)
         .get_result(conn)
         .optional()
@@ -106,11 +113,7 @@ pub fn revoke_for_user(
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     diesel::update(users::table.find(user_id))
-        .set((
-            users::refresh_token_hash.eq(None::<String>),
-            users::refresh_token_expires_at.eq(None::<NaiveDateTime>),
-            users::updated_at.eq(now),
-        ))
+        .set(no_session(now))
         .execute(conn)
 }
 
