@@ -69,6 +69,7 @@ async function expectStatus(pattern, kind) {
 }
 
 async function login({ email, password }) {
+  if (await byTestId('app-view').isVisible()) await logout(); // each scenario starts from its own login
   await expectLoginForm();
   await byTestId('login-email').fill(email);
   await byTestId('login-password').fill(password);
@@ -425,6 +426,7 @@ describe('demo SPA against the real gateway', { timeout: 240_000 }, () => {
           await attacker.goto(`${origin}/`);
           await freshSession();
           const response = attacker.waitForResponse((r) => r.url() === `${BASE}/api/people` && r.request().method() === 'POST');
+          const navigated = attacker.waitForURL(`${BASE}/api/people`);
           await attacker.evaluate(
             ({ action, enctype, fields }) => {
               const f = document.createElement('form');
@@ -444,6 +446,7 @@ describe('demo SPA against the real gateway', { timeout: 240_000 }, () => {
             { action: `${BASE}/api/people`, ...form },
           );
           const res = await response;
+          await navigated;
           assert.ok(res.status() >= 400, `${form.enctype} form POST refused (HTTP ${res.status()})`);
         }
 

@@ -159,7 +159,11 @@ export async function startOriginServer(port = 0) {
   });
   return {
     port: server.address().port,
-    close: () => new Promise((ok) => server.close(() => ok())),
+    close: () =>
+      new Promise((ok) => {
+        server.close(() => ok());
+        server.closeAllConnections(); // browsers keep connections alive
+      }),
   };
 }
 
