@@ -373,8 +373,12 @@ describe('demo SPA against the real gateway', { timeout: 240_000 }, () => {
 
     // 127.0.0.1:<other> is cross-origin but SAME-site: the SameSite=Strict cookies are sent,
     // so CORS and the JSON-only API are what must stop it. localhost:<other> is cross-site.
-    for (const origin of [`http://127.0.0.1:${other.port}`, `http://localhost:${other.port}`]) {
-      await t.test(`from ${origin}`, async () => {
+    for (const [origin, sameSite] of [
+      [`http://127.0.0.1:${other.port}`, true],
+      [`http://localhost:${other.port}`, false],
+    ]) {
+      await t.test(`from ${origin} (${sameSite ? 'same-site' : 'cross-site'})`, async (st) => {
+        attackerRequests.length = 0;
         // (a) credentialed fetch of /api/auth/me is blocked by CORS.
         await attacker.goto(`${origin}/`);
         await freshSession();
@@ -447,21 +451,26 @@ describe('demo SPA against the real gateway', { timeout: 240_000 }, () => {
           );
           const res = await response;
           await navigated;
+          const body = await res.json().catch(() => ({}));
+          st.diagnostic(`${form.enctype} form POST: HTTP ${res.status()} ${body.code ?? ''}`);
           assert.ok(res.status() >= 400, `${form.enctype} form POST refused (HTTP ${res.status()})`);
         }
+
+        // Did the cross-origin requests carry the session cookie? Same-site (127.0.0.1) yes, so the
+        // checks above are not vacuous: CORS and the JSON-only API stop them. Cross-site: no.
+        const carried = [];
+        for (const req of attackerRequests.splice(0)) {
+          const headers = await req.allHeaders().catch(() => ({}));
+          if (/accessToken=/.test(headers.cookie || '')) carried.push(`${req.method()} ${new URL(req.url()).pathname}`);
+        }
+        st.diagnostic(`requests that carried the access cookie: ${carried.join(', ') || 'none'}`);
+        if (sameSite) assert.ok(carried.includes('POST /api/people'), 'same-site form POST carries the cookie');
+        else assert.deepEqual(carried, [], 'cross-site requests carry no SameSite=Strict cookie');
 
         assert.equal(evil(), 0, 'no person was created by the other origin');
         assert.equal(peopleCount(), peopleBefore, 'people table unchanged');
       });
     }
-
-    // Did the same-site requests really carry the session cookie? (Shows the checks above are not vacuous.)
-    const carried = [];
-    for (const req of attackerRequests) {
-      const headers = await req.allHeaders().catch(() => ({}));
-      if (/accessToken=/.test(headers.cookie || '')) carried.push(`${req.method()} ${new URL(req.url()).pathname}`);
-    }
-    t.diagnostic(`cross-origin requests that carried the access cookie: ${carried.length ? carried.join(', ') : 'none'}`);
 
     if (config.allowedOriginPort) {
       await t.test(`control: the allowlisted origin http://127.0.0.1:${config.allowedOriginPort} can read it`, async () => {
