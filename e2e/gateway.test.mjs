@@ -183,6 +183,13 @@ describe('demo SPA against the real gateway', { timeout: 240_000 }, () => {
     assert.equal(stored.refreshTokenHash, null, 'no session before login');
     assert.equal(await byTestId('login-email').inputValue(), USER.email, 'login email prefilled');
 
+    // A wrong password: the server's message, still the login form, no session stored.
+    await byTestId('login-password').fill('wrong-password');
+    await byTestId('login-submit').click();
+    await expectStatus(/./, 'error');
+    await expectLoginForm();
+    assert.equal(userRow(USER.email).refreshTokenHash, null, 'failed login stores no session');
+
     await login(USER);
     assert.equal(await byTestId('whoami-role').textContent(), 'user');
 

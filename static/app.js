@@ -240,6 +240,7 @@ function renderPeople(people) {
     row.querySelector('.last').textContent = p.lastName;
     row.querySelector('[data-action="edit"]').addEventListener('click', () => startEdit(p));
     row.querySelector('[data-action="delete"]').addEventListener('click', () => deletePerson(p));
+    for (const button of row.querySelectorAll('button')) button.disabled = state.busy > 0;
     return row;
   });
   els.peopleBody.replaceChildren(...rows);
