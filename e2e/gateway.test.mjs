@@ -498,6 +498,32 @@ describe('demo SPA against the real gateway', { timeout: 240_000 }, () => {
     }
   });
 
+  test('7. Secure cookies also work when the SPA is opened on http://localhost', async () => {
+    const localBase = BASE.replace('//127.0.0.1:', '//localhost:');
+    const local = await browser.context.newPage();
+    try {
+      await local.goto(`${localBase}/`);
+      await local.getByTestId('login-form').waitFor();
+      await local.getByTestId('login-email').fill(USER.email);
+      await local.getByTestId('login-password').fill(USER.password);
+      await local.getByTestId('login-submit').click();
+      await local.getByTestId('app-view').waitFor();
+      assert.equal(await local.getByTestId('whoami-email').textContent(), USER.email);
+      const cookies = await browser.context.cookies(`${localBase}/`);
+      const access = cookies.find((c) => c.name === 'accessToken');
+      assert.ok(access, 'access cookie stored for localhost');
+      assert.equal(access.secure, true);
+      assert.equal(access.domain, 'localhost');
+      await local.reload();
+      await local.getByTestId('app-view').waitFor(); // the session survives a reload
+      await local.getByTestId('logout-button').click();
+      await local.getByTestId('login-form').waitFor();
+      assert.equal(userRow(USER.email).refreshTokenHash, null);
+    } finally {
+      await local.close();
+    }
+  });
+
   test('the SPA page had no CSP violations and no uncaught errors', async () => {
     await openApp();
     const violations = await page.evaluate(() => window.__cspViolations);
