@@ -133,6 +133,7 @@ fn run(
             )
             .wrap(cors(&origins))
             .wrap(middleware::from_fn(strip_orphan_cors_headers))
+            .wrap(middleware::from_fn(content_security_policy))
             .wrap(ErrorHandlers::new().default_handler(json_error_body))
             .wrap(request_logger())
             .configure(routes::configure);
@@ -184,6 +185,34 @@ async fn strip_orphan_cors_headers(
     if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
         headers.remove(header::ACCESS_CONTROL_ALLOW_CREDENTIALS);
     }
+    Ok(res)
+}
+
+/// The demo page may load only its own script and style; API responses may
+/// load nothing. Neither may be framed.
+const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+async fn content_security_policy(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let mut res = next.call(req).await?;
+    let is_html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    let policy = if is_html { PAGE_CSP } else { API_CSP };
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(policy),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     Ok(res)
 }
 

@@ -11,3 +11,4 @@ mod logs;
 mod people;
 mod refresh;
 mod signup;
+mod static_page;
