@@ -524,14 +524,17 @@ describe('demo SPA against the real gateway', { timeout: 240_000 }, () => {
     }
   });
 
-  test('the SPA page had no CSP violations and no uncaught errors', async () => {
+  test('8. the page runs under the gateway’s strict CSP: no violations, no uncaught errors', async () => {
     await openApp();
     const violations = await page.evaluate(() => window.__cspViolations);
     assert.deepEqual(violations, []);
     assert.deepEqual(cspConsole, [], 'no CSP violation reported during the whole run');
     assert.deepEqual(pageErrors, []);
     const csp = (await page.request.get(`${BASE}/`)).headers()['content-security-policy'];
-    if (csp) console.log(`gateway CSP header: ${csp}`);
+    assert.ok(csp, 'the gateway serves the page with a Content-Security-Policy header');
+    assert.match(csp, /script-src 'self'/);
+    assert.match(csp, /style-src 'self'/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
     assert.match(
       await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content'),
       /script-src 'self'/,
