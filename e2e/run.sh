@@ -8,7 +8,7 @@
 # Debian's chromium (+ chromium-driver) and the psql client when missing.
 #
 # Knobs (env): E2E_ACCESS_TTL_SECONDS (3), E2E_REFRESH_TTL_SECONDS (15),
-# E2E_SKIP_BUILD=1 (reuse an existing release binary), E2E_KEEP_DB=1.
+# E2E_SKIP_BUILD=1 (reuse an existing debug binary), E2E_KEEP_DB=1.
 set -euo pipefail
 
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -86,13 +86,14 @@ log "$("$CHROMIUM" --version 2>/dev/null | tail -n1), node $(node --version)"
 log "npm ci (e2e/)"
 (cd "$E2E_DIR" && npm ci --no-audit --no-fund --loglevel=error)
 
-BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/bff-gateway"
+# The dev-profile binary: `cargo test` (run before this in CI) has already built it.
+BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/bff-gateway"
 case "$BIN" in /*) ;; *) BIN="$REPO_ROOT/$BIN" ;; esac
 if [ "${E2E_SKIP_BUILD:-}" = "1" ] && [ -x "$BIN" ]; then
   log "reusing $BIN (E2E_SKIP_BUILD=1)"
 else
-  log "cargo build --release"
-  (cd "$REPO_ROOT" && cargo build --release)
+  log "cargo build"
+  (cd "$REPO_ROOT" && cargo build)
 fi
 
 mkdir -p "$ARTIFACTS_DIR"
