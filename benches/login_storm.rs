@@ -1,0 +1,156 @@
+//! Login-storm benchmark: how much do concurrent bcrypt logins slow down
+//! everything else? Runs the real server against a fresh PostgreSQL database
+//! and reports latencies of cheap authenticated reads while a storm of wrong-
+//! password logins (real bcrypt cost) is in flight.
+//!
+//!     cargo bench --bench login_storm
+//!
+//! Knobs: STORM_LOGINS (default 64), STORM_BCRYPT_COST (12),
+//! STORM_CONCURRENCY (BCRYPT_MAX_CONCURRENCY, default: CPU count),
+//! TEST_DATABASE_SERVER (default postgres://postgres@127.0.0.1:5432).
+//! Only 127.0.0.1 is contacted; request counts are bounded.
+
+use std::time::{Duration, Instant};
+
+use bff_gateway::{config::Settings, startup::Application};
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use serde_json::json;
+
+fn env_or(key: &str, default: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| default.to_owned())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+async fn probe(client: &reqwest::Client, url: &str, cookie: &str, n: usize) -> Vec<Duration> {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = Instant::now();
+        let response = client
+            .get(url)
+            .header("cookie", cookie)
+            .send()
+            .await
+            .expect("probe request");
+        assert_eq!(response.status(), 200);
+        samples.push(start.elapsed());
+    }
+    samples.sort();
+    samples
+}
+
+fn report(label: &str, samples: &[Duration]) {
+    println!(
+        "{label:<28} n={:<4} p50={:>8.2?} p95={:>8.2?} max={:>8.2?}",
+        samples.len(),
+        percentile(samples, 0.5),
+        percentile(samples, 0.95),
+        samples[samples.len() - 1]
+    );
+}
+
+#[actix_web::main]
+async fn main() {
+    let server = env_or("TEST_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432");
+    let logins: usize = env_or("STORM_LOGINS", "64").parse().expect("STORM_LOGINS");
+    let cost = env_or("STORM_BCRYPT_COST", "12");
+    let cores = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .to_string();
+    let concurrency = env_or("STORM_CONCURRENCY", &cores);
+    let name = format!("bff_bench_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::establish(&format!("{server}/postgres")).expect("PostgreSQL");
+    diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut admin)
+        .expect("create database");
+
+    let vars = [
+        ("APP_ENV", "test".to_owned()),
+        ("APP_PORT", "0".to_owned()),
+        ("DATABASE_URL", format!("{server}/{name}")),
+        ("BCRYPT_COST", cost.clone()),
+        ("BCRYPT_MAX_CONCURRENCY", concurrency.clone()),
+    ];
+    let settings = Settings::from_vars(|k| {
+        vars.iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| v.clone())
+    })
+    .expect("settings");
+    let app = Application::build(settings).await.expect("app");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    actix_web::rt::spawn(app.run_until_stopped());
+
+    let client = reqwest::Client::new();
+    let password = "benchmark password";
+    let credentials = json!({ "email": "bench@example.com", "password": password });
+    client
+        .post(format!("{base}/api/auth/signup"))
+        .json(&credentials)
+        .send()
+        .await
+        .expect("signup");
+    let login = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({ "username": "bench@example.com", "password": password }))
+        .send()
+        .await
+        .expect("login");
+    let cookie = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("accessToken="))
+        .and_then(|v| v.split(';').next())
+        .expect("access cookie")
+        .to_owned();
+    let me = format!("{base}/api/auth/me");
+    let people = format!("{base}/api/people");
+
+    println!(
+        "bcrypt cost {cost}, BCRYPT_MAX_CONCURRENCY {concurrency}, {logins} concurrent logins"
+    );
+    report(
+        "idle  GET /api/auth/me",
+        &probe(&client, &me, &cookie, 50).await,
+    );
+    report(
+        "idle  GET /api/people",
+        &probe(&client, &people, &cookie, 50).await,
+    );
+
+    let storm_start = Instant::now();
+    let storm = futures::future::join_all((0..logins).map(|_| {
+        client
+            .post(format!("{base}/api/auth/login"))
+            .json(&json!({ "username": "bench@example.com", "password": "wrong password" }))
+            .send()
+    }));
+    let storm = actix_web::rt::spawn(storm);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    report(
+        "storm GET /api/auth/me",
+        &probe(&client, &me, &cookie, 50).await,
+    );
+    report(
+        "storm GET /api/people",
+        &probe(&client, &people, &cookie, 50).await,
+    );
+    let results = storm.await.expect("storm task");
+    let refused = results
+        .iter()
+        .filter(|r| r.as_ref().is_ok_and(|r| r.status() == 401))
+        .count();
+    println!(
+        "storm: {refused}/{logins} logins answered 401 in {:.2?}",
+        storm_start.elapsed()
+    );
+
+    diesel::sql_query(format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .execute(&mut admin)
+        .expect("drop database");
+}
