@@ -257,6 +257,12 @@ impl TestApp {
         self.request(Method::POST, path, None).await
     }
 
+    /// A refresh as a browser holding `token` in its refresh cookie.
+    pub async fn refresh_with(&self, token: &str) -> Response {
+        self.set_jar("refreshToken", token, "/api/auth/refresh");
+        self.post_empty("/api/auth/refresh").await
+    }
+
     pub async fn signup(&self, email: &str, password: &str) -> Response {
         self.post(
             "/api/auth/signup",

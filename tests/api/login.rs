@@ -142,8 +142,7 @@ async fn a_new_login_replaces_the_previous_refresh_session() {
     let second = app.login("ada@example.com", PASSWORD).await;
     assert_eq!(second.status(), 200);
     // The first device's refresh token no longer works.
-    app.set_jar("refreshToken", &first_refresh, "/api/auth/refresh");
-    let response = app.post_empty("/api/auth/refresh").await;
+    let response = app.refresh_with(&first_refresh).await;
     assert_error(response, 401, "refresh_token_invalid").await;
 }
 

@@ -28,9 +28,8 @@ async fn logout_with_a_live_access_cookie_revokes_the_refresh_token() {
     assert_eq!(app.stored_session("ada@example.com"), (None, None));
     // The browser's cookies are gone, and the old refresh token is dead.
     assert!(app.jar_value("accessToken").is_none());
-    app.set_jar("refreshToken", &refresh, "/api/auth/refresh");
     assert_error(
-        app.post_empty("/api/auth/refresh").await,
+        app.refresh_with(&refresh).await,
         401,
         "refresh_token_invalid",
     )

@@ -37,8 +37,7 @@ async fn the_old_refresh_token_is_dead_after_rotation() {
     app.logged_in_user("ada@example.com").await;
     let old = app.jar_value("refreshToken").expect("cookie");
     assert_eq!(app.post_empty("/api/auth/refresh").await.status(), 200);
-    app.set_jar("refreshToken", &old, "/api/auth/refresh");
-    let response = app.post_empty("/api/auth/refresh").await;
+    let response = app.refresh_with(&old).await;
     let cleared = set_cookies(&response);
     assert_eq!(
         find_cookie(&cleared, "refreshToken").attr("max-age"),
@@ -59,9 +58,8 @@ async fn refresh_without_a_token_is_401_and_clears_cookies() {
     assert!(response.headers().contains_key("www-authenticate"));
     assert_error(response, 401, "refresh_token_missing").await;
 
-    app.set_jar("refreshToken", "not-a-real-token", "/api/auth/refresh");
     assert_error(
-        app.post_empty("/api/auth/refresh").await,
+        app.refresh_with("not-a-real-token").await,
         401,
         "refresh_token_invalid",
     )
