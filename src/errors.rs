@@ -143,11 +143,21 @@ impl AppError {
             JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
                 AppError::PayloadTooLarge
             }
-            JsonPayloadError::Deserialize(e) if e.is_data() => AppError::bad_request(
+            JsonPayloadError::Deserialize(e) => AppError::from_body_error(e),
+            _ => AppError::bad_request("invalid_json", "Request body is not valid JSON"),
+        }
+    }
+
+    /// A body that did not parse: wrong shape or not JSON at all. The serde
+    /// message (positions, expected types) is never sent.
+    pub fn from_body_error(err: &serde_json::Error) -> Self {
+        if err.is_data() {
+            AppError::bad_request(
                 "invalid_body",
                 "Request body has missing fields or fields of the wrong type",
-            ),
-            _ => AppError::bad_request("invalid_json", "Request body is not valid JSON"),
+            )
+        } else {
+            AppError::bad_request("invalid_json", "Request body is not valid JSON")
         }
     }
 

@@ -301,16 +301,7 @@ fn optional_json<T: DeserializeOwned + Default>(
     if !is_json {
         return Err(AppError::UnsupportedMediaType);
     }
-    serde_json::from_slice(body).map_err(|e| {
-        if e.is_data() {
-            AppError::bad_request(
-                "invalid_body",
-                "Request body has missing fields or fields of the wrong type",
-            )
-        } else {
-            AppError::bad_request("invalid_json", "Request body is not valid JSON")
-        }
-    })
+    serde_json::from_slice(body).map_err(|e| AppError::from_body_error(&e))
 }
 
 #[derive(Serialize)]
