@@ -114,7 +114,22 @@ impl AppError {
         self.code_and_message().0
     }
 
-    fn code_and_message(&self) -> (&'static str, &'static str) {
+    /// The error a bare status stands for, when the framework (not a
+    /// handler) produced the response.
+    pub fn for_status(status: StatusCode) -> Option<Self> {
+        Some(match status.as_u16() {
+            400 => AppError::bad_request("bad_request", "Bad request"),
+            401 => AppError::Unauthenticated(AuthFailure::TokenMissing),
+            404 => AppError::RouteNotFound,
+            405 => AppError::MethodNotAllowed,
+            413 => AppError::PayloadTooLarge,
+            415 => AppError::UnsupportedMediaType,
+            s if s >= 500 => AppError::Internal(String::new()),
+            _ => return None,
+        })
+    }
+
+    pub fn code_and_message(&self) -> (&'static str, &'static str) {
         match self {
             AppError::Validation(_) => ("validation_failed", "Validation failed"),
             AppError::BadRequest { code, message } => (code, message),

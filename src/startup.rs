@@ -9,7 +9,7 @@ use actix_web::{
     dev::ServiceRequest,
     dev::{Server, ServiceResponse},
     http::{
-        Method,
+        Method, StatusCode,
         header::{self, HeaderValue},
     },
     middleware::{self, ErrorHandlerResponse, ErrorHandlers, Logger, Next},
@@ -235,19 +235,10 @@ fn json_error_body<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandler
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
-    let (code, message) = match status.as_u16() {
-        400 => ("bad_request", "Bad request"),
-        401 => ("token_missing", "Authentication required"),
-        403 => ("forbidden", "Forbidden"),
-        404 => ("route_not_found", "Route not found"),
-        405 => ("method_not_allowed", "Method not allowed"),
-        413 => ("payload_too_large", "Request body is too large"),
-        415 => (
-            "unsupported_media_type",
-            "Content-Type must be application/json",
-        ),
-        s if s >= 500 => ("internal_error", "Internal server error"),
-        _ => ("request_failed", "Request failed"),
+    let (code, message) = match AppError::for_status(status) {
+        Some(err) => err.code_and_message(),
+        None if status == StatusCode::FORBIDDEN => ("forbidden", "Forbidden"),
+        None => ("request_failed", "Request failed"),
     };
     let (req, old) = res.into_parts();
     let mut builder = HttpResponse::build(status);
