@@ -132,8 +132,7 @@ fn run(
                     .error_handler(|err, _| AppError::from_path_error(&err).into()),
             )
             .wrap(cors(&origins))
-            .wrap(middleware::from_fn(strip_orphan_cors_headers))
-            .wrap(middleware::from_fn(content_security_policy))
+            .wrap(middleware::from_fn(response_headers))
             .wrap(ErrorHandlers::new().default_handler(json_error_body))
             .wrap(request_logger())
             .configure(routes::configure);
@@ -173,28 +172,14 @@ fn cors(origins: &[String]) -> Cors {
         .max_age(600)
 }
 
-/// actix-cors adds `Access-Control-Allow-Credentials` to every response; a
-/// response that allows no origin should carry no `Access-Control-Allow-*`
-/// header at all.
-async fn strip_orphan_cors_headers(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let mut res = next.call(req).await?;
-    let headers = res.headers_mut();
-    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
-        headers.remove(header::ACCESS_CONTROL_ALLOW_CREDENTIALS);
-    }
-    Ok(res)
-}
-
 /// The demo page may load only its own script and style; API responses may
 /// load nothing. Neither may be framed.
 const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
-async fn content_security_policy(
+/// Final touches on every response, errors included (it wraps CORS).
+async fn response_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
@@ -203,8 +188,13 @@ async fn content_security_policy(
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
-    let policy = if is_html { PAGE_CSP } else { API_CSP };
     let headers = res.headers_mut();
+    // actix-cors adds `Access-Control-Allow-Credentials` to every response; a
+    // response that allows no origin carries no `Access-Control-Allow-*` at all.
+    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        headers.remove(header::ACCESS_CONTROL_ALLOW_CREDENTIALS);
+    }
+    let policy = if is_html { PAGE_CSP } else { API_CSP };
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(policy),
