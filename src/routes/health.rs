@@ -14,13 +14,12 @@ pub async fn health() -> HttpResponse {
 
 /// Readiness: the database answers a query.
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    db::run(&state.pool, |conn| {
-        db::ping(conn).map_err(|e| AppError::Unavailable(format!("readiness: {e}")))
-    })
-    .await
-    .map_err(|e| match e {
-        AppError::Unavailable(cause) => AppError::Unavailable(cause),
-        other => AppError::Unavailable(other.to_string()),
-    })?;
+    // Any failure, not only a lost connection, means "not ready".
+    db::run(&state.pool, |conn| Ok(db::ping(conn)?))
+        .await
+        .map_err(|e| match e {
+            AppError::Unavailable(_) => e,
+            other => AppError::Unavailable(format!("readiness: {other}")),
+        })?;
     Ok(HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })))
 }
