@@ -1,7 +1,7 @@
 //! Typed settings, read once at start-up. Every variable is validated and a
 //! bad or missing one stops start-up with a message naming it.
 
-use std::{fmt, net::IpAddr, time::Duration};
+use std::{fmt, net::IpAddr, path::PathBuf, time::Duration};
 
 /// Used only in development/test when `PASSWORD_PEPPER` is unset, so that a
 /// local database keeps working across restarts. Production refuses it.
@@ -92,6 +92,23 @@ impl DatabaseUrl {
     }
 }
 
+impl DatabaseUrl {
+    /// `host:port/database`: no user, password or query parameters.
+    pub fn location(&self) -> &str {
+        let rest = self.0.split_once("://").map_or(self.0.as_str(), |(_, r)| r);
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+        rest.split('?').next().unwrap_or(rest)
+    }
+}
+
+impl PartialEq for DatabaseUrl {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for DatabaseUrl {}
+
 impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("DatabaseUrl([redacted])")
@@ -117,9 +134,54 @@ pub struct ServerSettings {
     pub static_dir: String,
 }
 
+/// Where `cargo run` keeps its data when `DATABASE_URL` is unset.
+pub const DEFAULT_SQLITE_PATH: &str = "data/bff.sqlite3";
+
+/// The database backend, chosen by the scheme of `DATABASE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    Postgres(DatabaseUrl),
+    Sqlite(PathBuf),
+}
+
+impl DatabaseTarget {
+    /// `postgres://` / `postgresql://` → PostgreSQL; `sqlite://path` or a
+    /// plain path → SQLite; any other scheme is refused.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        const ACCEPTED: &str =
+            "accepted: postgres://…, postgresql://…, sqlite://<path> or a plain file path";
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseTarget::Postgres(DatabaseUrl::new(url)));
+        }
+        let path = match url.strip_prefix("sqlite://") {
+            Some(path) => path,
+            None if url.contains("://") || url.starts_with("sqlite:") => {
+                let scheme = url.split(':').next().unwrap_or_default();
+                return Err(format!("unsupported scheme `{scheme}` ({ACCEPTED})"));
+            }
+            None => url,
+        };
+        // The pool opens many connections: an in-memory database would give
+        // each its own empty database.
+        if path.is_empty() || path == ":memory:" || path.contains('?') {
+            return Err(format!("`{url}` is not a SQLite file path ({ACCEPTED})"));
+        }
+        Ok(DatabaseTarget::Sqlite(PathBuf::from(path)))
+    }
+
+    /// For logs: the backend and where, without credentials.
+    pub fn describe(&self) -> String {
+        match self {
+            DatabaseTarget::Postgres(url) => format!("postgres at {}", url.location()),
+            DatabaseTarget::Sqlite(path) => format!("sqlite at {}", path.display()),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
-    pub url: DatabaseUrl,
+    pub target: DatabaseTarget,
     pub pool_size: u32,
     pub connect_timeout: Duration,
     /// Development only: create the database when it does not exist yet.
@@ -139,6 +201,9 @@ pub struct AuthSettings {
     pub bcrypt_max_concurrency: usize,
     /// Non-browser mode: tokens in JSON bodies, only when a request asks for it.
     pub token_body_delivery: bool,
+    /// `ACCESS_TOKEN_SECRET` was not set (development/test): the secret is
+    /// random or read from the development secret file.
+    pub access_token_secret_generated: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -183,7 +248,18 @@ pub fn load_env_files() -> Result<Environment, ConfigError> {
 impl Settings {
     /// Reads settings from the process environment (after [`load_env_files`]).
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(|key| std::env::var(key).ok())
+        let mut settings = Self::from_vars(|key| std::env::var(key).ok())?;
+        if settings.environment == Environment::Development
+            && settings.auth.access_token_secret_generated
+        {
+            let file = settings.database.development_secret_file();
+            settings.auth.access_token_secret = persisted_secret(&file)?;
+            log::warn!(
+                "ACCESS_TOKEN_SECRET is not set: using the development secret in {} (development only; production refuses to start without ACCESS_TOKEN_SECRET)",
+                file.display()
+            );
+        }
+        Ok(settings)
     }
 
     /// Reads settings through `lookup`, so tests can build settings without
@@ -207,18 +283,20 @@ impl Settings {
                 .unwrap_or_else(|| "static".to_owned()),
         };
 
-        let url = vars.get("DATABASE_URL").ok_or(ConfigError::Missing {
-            var: "DATABASE_URL",
-            hint: " (postgres://user:password@host:port/database)",
-        })?;
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(ConfigError::invalid(
-                "DATABASE_URL",
-                "expected a postgres:// or postgresql:// URL",
-            ));
-        }
+        let target = match vars.get("DATABASE_URL") {
+            Some(url) => DatabaseTarget::parse(&url)
+                .map_err(|reason| ConfigError::invalid("DATABASE_URL", reason))?,
+            // A production deployment names its database; nothing is implied.
+            None if production => {
+                return Err(ConfigError::Missing {
+                    var: "DATABASE_URL",
+                    hint: " in production (postgres://user:password@host:port/database)",
+                });
+            }
+            None => DatabaseTarget::Sqlite(DEFAULT_SQLITE_PATH.into()),
+        };
         let database = DatabaseSettings {
-            url: DatabaseUrl::new(url),
+            target,
             pool_size: vars.bounded("DATABASE_POOL_SIZE", 10, 1, 200)?,
             connect_timeout: vars.duration_between(
                 "DATABASE_CONNECT_TIMEOUT",
@@ -237,17 +315,11 @@ impl Settings {
                     hint: " in production (at least 32 random bytes)",
                 });
             }
-            None => {
-                log::warn!(
-                    "ACCESS_TOKEN_SECRET is not set: using a random secret for this process ({} only); sessions end on restart",
-                    environment.as_str()
-                );
-                let secret = crate::auth::random_token().map_err(|_| {
-                    ConfigError::invalid("ACCESS_TOKEN_SECRET", "cannot generate a random secret")
-                })?;
-                Secret::new(secret.into_bytes())
-            }
+            // Development/test only: random for now; `from_env` may swap in
+            // the secret persisted beside a development database.
+            None => generated_secret()?,
         };
+        let access_token_secret_generated = vars.get("ACCESS_TOKEN_SECRET").is_none();
         if access_token_secret.expose().len() < 32 {
             return Err(ConfigError::invalid(
                 "ACCESS_TOKEN_SECRET",
@@ -311,6 +383,7 @@ impl Settings {
             bcrypt_cost: vars.bounded("BCRYPT_COST", 12, bcrypt_floor, 31)?,
             bcrypt_max_concurrency: vars.bounded("BCRYPT_MAX_CONCURRENCY", cores, 1, 256)?,
             token_body_delivery: vars.bool("TOKEN_BODY_DELIVERY", false)?,
+            access_token_secret_generated,
         };
 
         let cookies = CookieSettings {
@@ -372,6 +445,63 @@ impl CookieSettings {
         }
         Ok(())
     }
+}
+
+impl DatabaseSettings {
+    /// Beside the SQLite file, or in the default data directory for
+    /// PostgreSQL, so development sessions survive restarts.
+    pub fn development_secret_file(&self) -> PathBuf {
+        let dir = match &self.target {
+            DatabaseTarget::Sqlite(path) => path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), PathBuf::from),
+            DatabaseTarget::Postgres(_) => PathBuf::from(DEFAULT_SQLITE_PATH)
+                .parent()
+                .map_or_else(|| PathBuf::from("."), PathBuf::from),
+        };
+        dir.join("access-token-secret.dev")
+    }
+}
+
+fn generated_secret() -> Result<Secret, ConfigError> {
+    crate::auth::random_token()
+        .map(|secret| Secret::new(secret.into_bytes()))
+        .map_err(|_| ConfigError::invalid("ACCESS_TOKEN_SECRET", "cannot generate a random secret"))
+}
+
+/// Reads the development secret from `file`, creating it (owner-only) with a
+/// fresh random value on first use.
+fn persisted_secret(file: &std::path::Path) -> Result<Secret, ConfigError> {
+    use std::io::Write;
+    let file_error = |reason: std::io::Error| ConfigError::File {
+        file: file.display().to_string(),
+        reason: reason.to_string(),
+    };
+    match std::fs::read_to_string(file) {
+        Ok(text) if text.trim().len() >= 32 => return Ok(Secret::new(text.trim().as_bytes())),
+        Ok(_) => {
+            return Err(ConfigError::File {
+                file: file.display().to_string(),
+                reason: "holds fewer than 32 bytes; delete it to generate a new one".into(),
+            });
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(file_error(e)),
+    }
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(file_error)?;
+    }
+    let secret = crate::auth::random_token().map_err(|_| {
+        ConfigError::invalid("ACCESS_TOKEN_SECRET", "cannot generate a random secret")
+    })?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut out = options.open(file).map_err(file_error)?;
+    out.write_all(secret.as_bytes()).map_err(file_error)?;
+    Ok(Secret::new(secret.into_bytes()))
 }
 
 /// Parses durations written as `900` (seconds), `30s`, `15m`, `12h` or `7d`.
@@ -587,7 +717,87 @@ mod tests {
             let text = err_text(&[DB, pair]);
             assert!(text.contains(var), "{pair:?} gave `{text}`");
         }
-        assert!(err_text(&[]).contains("DATABASE_URL"));
+        let text = err_text(&[
+            SECRET,
+            ("APP_ENV", "production"),
+            ("PASSWORD_PEPPER", "a-production-pepper-of-32-bytes-or-more"),
+        ]);
+        assert!(text.contains("DATABASE_URL"), "{text}");
+    }
+
+    #[test]
+    fn the_database_backend_follows_the_url_scheme() {
+        let target = |url: &str| DatabaseTarget::parse(url);
+        assert!(matches!(
+            target("postgres://u:p@h:5432/db"),
+            Ok(DatabaseTarget::Postgres(_))
+        ));
+        assert!(matches!(
+            target("postgresql://h/db"),
+            Ok(DatabaseTarget::Postgres(_))
+        ));
+        assert_eq!(
+            target("sqlite://data/x.sqlite3"),
+            Ok(DatabaseTarget::Sqlite("data/x.sqlite3".into()))
+        );
+        assert_eq!(
+            target("sqlite:///var/lib/bff.db"),
+            Ok(DatabaseTarget::Sqlite("/var/lib/bff.db".into()))
+        );
+        assert_eq!(
+            target("./bff.db"),
+            Ok(DatabaseTarget::Sqlite("./bff.db".into()))
+        );
+        for bad in [
+            "mysql://h/db",
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite://",
+        ] {
+            let err = target(bad).expect_err(bad);
+            assert!(err.contains("postgres://"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn development_defaults_to_an_sqlite_file_and_production_to_nothing() {
+        let s = settings(&[]).expect("development needs no variables");
+        assert_eq!(
+            s.database.target,
+            DatabaseTarget::Sqlite(DEFAULT_SQLITE_PATH.into())
+        );
+        assert_eq!(
+            s.database.development_secret_file(),
+            PathBuf::from("data/access-token-secret.dev")
+        );
+        assert!(s.auth.access_token_secret_generated);
+    }
+
+    #[test]
+    fn the_development_secret_is_created_once_and_then_reused() {
+        let dir = std::env::temp_dir().join(format!("bff-secret-{}", uuid::Uuid::new_v4()));
+        let file = dir.join("nested/access-token-secret.dev");
+        let first = persisted_secret(&file).expect("created");
+        let second = persisted_secret(&file).expect("read back");
+        assert_eq!(first.expose(), second.expose());
+        assert!(first.expose().len() >= 32);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).expect("file").permissions().mode();
+            assert_eq!(mode & 0o077, 0, "owner-only file");
+        }
+        std::fs::write(&file, "short").expect("overwrite");
+        assert!(persisted_secret(&file).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn database_locations_in_logs_carry_no_credentials() {
+        let url = DatabaseUrl::new("postgres://bff:s3cret@db.internal:5432/bff?sslmode=require");
+        assert_eq!(url.location(), "db.internal:5432/bff");
+        let target = DatabaseTarget::Postgres(url);
+        assert!(!target.describe().contains("s3cret"));
     }
 
     #[test]

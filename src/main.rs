@@ -46,11 +46,12 @@ async fn main() -> ExitCode {
 async fn serve(settings: Settings) -> Result<(), String> {
     let environment = settings.environment.as_str();
     let host = settings.server.host;
+    let database = settings.database.target.describe();
     let app = Application::build(settings)
         .await
         .map_err(|e| e.to_string())?;
     log::info!(
-        "listening on http://{host}:{} (environment: {environment}, database: postgres)",
+        "listening on http://{host}:{} (environment: {environment}, database: {database})",
         app.port()
     );
     app.run_until_stopped().await.map_err(|e| e.to_string())

@@ -147,6 +147,7 @@ mod tests {
             bcrypt_cost: 4,
             bcrypt_max_concurrency: 1,
             token_body_delivery: false,
+            access_token_secret_generated: false,
         }
     }
 

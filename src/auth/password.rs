@@ -108,6 +108,7 @@ mod tests {
             bcrypt_cost: 4,
             bcrypt_max_concurrency: 2,
             token_body_delivery: false,
+            access_token_secret_generated: false,
         })
         .expect("hasher")
     }

@@ -35,7 +35,6 @@ fn at_jwt() -> Header {
     header
 }
 
-#[actix_web::test]
 async fn protected_routes_need_a_token_and_say_why_not() {
     let app = spawn_app().await;
     let response = app.get("/api/people").await;
@@ -61,7 +60,6 @@ async fn protected_routes_need_a_token_and_say_why_not() {
     assert_error(response, 401, "token_missing").await;
 }
 
-#[actix_web::test]
 async fn a_bearer_token_works_when_there_is_no_cookie() {
     let app = spawn_app().await;
     let id = app.logged_in_user("ada@example.com").await;
@@ -72,7 +70,6 @@ async fn a_bearer_token_works_when_there_is_no_cookie() {
     assert_eq!(body["id"], id);
 }
 
-#[actix_web::test]
 async fn tampered_tokens_are_rejected() {
     let app = spawn_app().await;
     let id = app.logged_in_user("ada@example.com").await;
@@ -135,7 +132,6 @@ async fn tampered_tokens_are_rejected() {
     assert_eq!(me_with_bearer(&app, &good).await.status(), 200);
 }
 
-#[actix_web::test]
 async fn an_expired_access_token_says_token_expired() {
     let app = spawn_app_with(&[("ACCESS_TOKEN_TTL", "1s")]).await;
     app.logged_in_user("ada@example.com").await;
@@ -152,7 +148,6 @@ async fn an_expired_access_token_says_token_expired() {
     assert_eq!(app.get("/api/auth/me").await.status(), 200);
 }
 
-#[actix_web::test]
 async fn refresh_and_access_tokens_are_not_interchangeable() {
     let app = spawn_app().await;
     app.logged_in_user("ada@example.com").await;
@@ -181,7 +176,6 @@ async fn refresh_and_access_tokens_are_not_interchangeable() {
     assert_error(response, 401, "refresh_token_invalid").await;
 }
 
-#[actix_web::test]
 async fn a_failed_check_never_reaches_the_handler() {
     let app = spawn_app().await;
     let response = app
@@ -195,3 +189,12 @@ async fn a_failed_check_never_reaches_the_handler() {
     assert_error(response, 401, "token_invalid").await;
     assert_eq!(app.count("people"), 0);
 }
+
+crate::tests![
+    protected_routes_need_a_token_and_say_why_not,
+    a_bearer_token_works_when_there_is_no_cookie,
+    tampered_tokens_are_rejected,
+    an_expired_access_token_says_token_expired,
+    refresh_and_access_tokens_are_not_interchangeable,
+    a_failed_check_never_reaches_the_handler,
+];

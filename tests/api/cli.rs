@@ -36,7 +36,6 @@ fn cli(db_url: &str, args: &[&str], password_env: Option<&str>, stdin: Option<&s
     child.wait_with_output().expect("CLI output")
 }
 
-#[actix_web::test]
 async fn the_cli_creates_an_admin_and_changes_roles() {
     let app = spawn_app().await;
     let out = cli(
@@ -94,7 +93,6 @@ async fn the_cli_creates_an_admin_and_changes_roles() {
     assert_eq!(app.login("ops@example.com", PASSWORD).await.status(), 200);
 }
 
-#[actix_web::test]
 async fn the_cli_refuses_passwords_in_argv_and_weak_passwords() {
     let app = spawn_app().await;
     let out = cli(
@@ -136,3 +134,8 @@ async fn the_cli_refuses_passwords_in_argv_and_weak_passwords() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no user with this email"));
 }
+
+crate::tests![
+    the_cli_creates_an_admin_and_changes_roles,
+    the_cli_refuses_passwords_in_argv_and_weak_passwords,
+];

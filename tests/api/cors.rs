@@ -15,7 +15,6 @@ fn allow_headers(response: &reqwest::Response) -> Vec<String> {
         .collect()
 }
 
-#[actix_web::test]
 async fn an_allowed_origin_gets_a_credentialed_preflight() {
     let app = spawn_app().await;
     let response = app
@@ -38,7 +37,6 @@ async fn an_allowed_origin_gets_a_credentialed_preflight() {
     assert!(h["vary"].to_str().expect("ascii").contains("Origin"));
 }
 
-#[actix_web::test]
 async fn a_disallowed_origin_gets_no_allow_headers_anywhere() {
     let app = spawn_app().await;
     let preflight = app
@@ -63,7 +61,6 @@ async fn a_disallowed_origin_gets_no_allow_headers_anywhere() {
     assert_error(actual, 401, "token_missing").await;
 }
 
-#[actix_web::test]
 async fn errors_to_an_allowed_origin_are_readable() {
     let app = spawn_app().await;
     let response = app
@@ -91,3 +88,9 @@ async fn errors_to_an_allowed_origin_are_readable() {
     assert_eq!(response.headers()["access-control-allow-origin"], ALLOWED);
     assert_error(response, 401, "invalid_credentials").await;
 }
+
+crate::tests![
+    an_allowed_origin_gets_a_credentialed_preflight,
+    a_disallowed_origin_gets_no_allow_headers_anywhere,
+    errors_to_an_allowed_origin_are_readable,
+];

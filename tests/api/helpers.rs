@@ -1,23 +1,88 @@
 //! `spawn_app()`: the real application on a random port, against a fresh
-//! PostgreSQL database that is created and migrated for the test and
-//! dropped afterwards, plus a client that keeps cookies like a browser.
+//! database of the backend under test (a PostgreSQL database or an SQLite
+//! file) that is created and migrated for the test and removed afterwards,
+//! plus a client that keeps cookies like a browser.
 
 use std::{
+    cell::Cell,
     collections::HashMap,
+    path::PathBuf,
     sync::{Mutex, PoisonError},
 };
 
-use bff_gateway::{config::Settings, startup::Application};
+use bff_gateway::{
+    config::{DatabaseTarget, Settings},
+    db::DbConnection,
+    startup::Application,
+};
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::{Method, Response, header};
 use serde_json::{Value, json};
 
 pub const PASSWORD: &str = "correct horse battery";
 
-/// Where the test databases are created. Defaults to the local server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+thread_local! {
+    static BACKEND: Cell<Backend> = const { Cell::new(Backend::Sqlite) };
+}
+
+/// The backend of the test running on this thread (set by the harness).
+pub fn backend() -> Backend {
+    BACKEND.with(Cell::get)
+}
+
+pub fn set_backend(backend: Backend) {
+    BACKEND.with(|b| b.set(backend));
+}
+
+/// Where the PostgreSQL test databases are created. Defaults to the local server.
 pub fn server_url() -> String {
     std::env::var("TEST_DATABASE_SERVER")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+pub enum PostgresStatus {
+    Available,
+    /// Unreachable and not required: the PostgreSQL half is skipped.
+    Skipped(String),
+    /// Unreachable but required: the tests run and fail, saying why.
+    Required,
+}
+
+/// Whether the PostgreSQL half can run. `TEST_REQUIRE_POSTGRES=1` (set by
+/// `.ci/run`) turns a skip into failures.
+pub fn postgres_status() -> PostgresStatus {
+    let required = std::env::var("TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1" || v == "true");
+    match PgConnection::establish(&maintenance_url()) {
+        Ok(_) => PostgresStatus::Available,
+        Err(_) if required => PostgresStatus::Required,
+        Err(e) => PostgresStatus::Skipped(format!(
+            "PostgreSQL is unreachable at {} ({}); start it, or point TEST_DATABASE_SERVER at one, and set TEST_REQUIRE_POSTGRES=1 to make this half mandatory",
+            server_url(),
+            e.to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        )),
+    }
+}
+
+fn maintenance_url() -> String {
+    format!("{}/postgres?connect_timeout=5", server_url())
 }
 
 /// config/test.env, as the application would read it.
@@ -130,45 +195,66 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     }
 }
 
-/// A database created for one test and dropped (with its connections) when
-/// the value is dropped.
+/// A database created for one test and removed (PostgreSQL: dropped with its
+/// connections; SQLite: its directory deleted) when the value is dropped.
 pub struct TestDatabase {
     pub name: String,
     pub url: String,
+    backend: Backend,
 }
 
 impl TestDatabase {
     pub async fn create() -> TestDatabase {
         let name = format!("bff_test_{}", uuid::Uuid::new_v4().simple());
-        let url = format!("{}/{name}", server_url());
-        let server = server_url();
-        let db_name = name.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = PgConnection::establish(&format!("{server}/postgres"))
-                .expect("PostgreSQL is reachable (set TEST_DATABASE_SERVER)");
-            diesel::sql_query(format!("CREATE DATABASE \"{db_name}\""))
-                .execute(&mut conn)
-                .expect("create test database");
-        })
-        .await
-        .expect("create database task");
-        TestDatabase { name, url }
+        let backend = backend();
+        let url = match backend {
+            Backend::Postgres => {
+                let db_name = name.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut conn = PgConnection::establish(&maintenance_url())
+                        .expect("PostgreSQL is reachable (set TEST_DATABASE_SERVER)");
+                    diesel::sql_query(format!("CREATE DATABASE \"{db_name}\""))
+                        .execute(&mut conn)
+                        .expect("create test database");
+                })
+                .await
+                .expect("create database task");
+                format!("{}/{name}", server_url())
+            }
+            // The application creates the file (and its directory) itself.
+            Backend::Sqlite => format!(
+                "sqlite://{}",
+                sqlite_dir(&name).join("bff.sqlite3").display()
+            ),
+        };
+        TestDatabase { name, url, backend }
     }
+}
+
+fn sqlite_dir(name: &str) -> PathBuf {
+    std::env::temp_dir().join(name)
 }
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let server = server_url();
         let name = self.name.clone();
-        // A plain thread: Drop may run inside the async runtime.
-        let _ = std::thread::spawn(move || {
-            if let Ok(mut conn) = PgConnection::establish(&format!("{server}/postgres")) {
-                let _ =
-                    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                        .execute(&mut conn);
+        match self.backend {
+            Backend::Sqlite => {
+                let _ = std::fs::remove_dir_all(sqlite_dir(&name));
             }
-        })
-        .join();
+            Backend::Postgres => {
+                // A plain thread: Drop may run inside the async runtime.
+                let _ = std::thread::spawn(move || {
+                    if let Ok(mut conn) = PgConnection::establish(&maintenance_url()) {
+                        let _ = diesel::sql_query(format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .execute(&mut conn);
+                    }
+                })
+                .join();
+            }
+        }
     }
 }
 
@@ -178,8 +264,9 @@ impl TestApp {
     }
 
     /// A direct connection to this test's database, to check what was stored.
-    pub fn db(&self) -> PgConnection {
-        PgConnection::establish(&self.db_url).expect("connect to the test database")
+    pub fn db(&self) -> DbConnection {
+        let target = DatabaseTarget::parse(&self.db_url).expect("test database URL");
+        bff_gateway::db::establish(&target).expect("connect to the test database")
     }
 
     /// The cookies a browser would send to `path` (RFC 6265 path-match).
@@ -314,16 +401,15 @@ impl TestApp {
     }
 
     pub fn count(&self, table: &str) -> i64 {
-        #[derive(diesel::QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
+        use bff_gateway::db::schema::{people, users};
+        use diesel::prelude::*;
         let mut conn = self.db();
-        diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
-            .get_result::<Count>(&mut conn)
-            .expect("count")
-            .n
+        match table {
+            "users" => users::table.count().get_result(&mut conn),
+            "people" => people::table.count().get_result(&mut conn),
+            other => panic!("no table {other}"),
+        }
+        .expect("count")
     }
 
     /// (refresh_token_hash, refresh_token_expires_at) of a user row.

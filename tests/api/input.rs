@@ -18,7 +18,6 @@ async fn raw_post(
     app.send(request, path).await
 }
 
-#[actix_web::test]
 async fn malformed_bodies_are_4xx_json_and_store_nothing() {
     let app = spawn_app().await;
     app.logged_in_user("user@example.com").await;
@@ -112,7 +111,6 @@ async fn malformed_bodies_are_4xx_json_and_store_nothing() {
     assert_eq!(app.count("users"), 1);
 }
 
-#[actix_web::test]
 async fn oversize_bodies_are_413() {
     let app = spawn_app().await;
     app.logged_in_user("user@example.com").await;
@@ -124,7 +122,6 @@ async fn oversize_bodies_are_413() {
     assert_eq!(app.count("people"), 0);
 }
 
-#[actix_web::test]
 async fn names_with_nul_sql_or_too_many_characters_are_rejected() {
     let app = spawn_app().await;
     app.logged_in_user("user@example.com").await;
@@ -159,3 +156,9 @@ async fn names_with_nul_sql_or_too_many_characters_are_rejected() {
     );
     assert_eq!(app.count("people"), 1);
 }
+
+crate::tests![
+    malformed_bodies_are_4xx_json_and_store_nothing,
+    oversize_bodies_are_413,
+    names_with_nul_sql_or_too_many_characters_are_rejected,
+];

@@ -3,7 +3,6 @@ use std::time::Instant;
 use crate::helpers::{PASSWORD, assert_error, find_cookie, set_cookies, spawn_app};
 use serde_json::{Value, json};
 
-#[actix_web::test]
 async fn login_sets_exactly_specified_cookies_and_returns_no_tokens() {
     let app = spawn_app().await;
     app.signup("ada@example.com", PASSWORD).await;
@@ -54,7 +53,6 @@ async fn login_sets_exactly_specified_cookies_and_returns_no_tokens() {
     );
 }
 
-#[actix_web::test]
 async fn login_accepts_email_as_the_field_name() {
     let app = spawn_app().await;
     app.signup("ada@example.com", PASSWORD).await;
@@ -67,7 +65,6 @@ async fn login_accepts_email_as_the_field_name() {
     assert_eq!(response.status(), 200);
 }
 
-#[actix_web::test]
 async fn unknown_user_and_wrong_password_are_indistinguishable() {
     let app = spawn_app_with_real_cost().await;
     app.signup("ada@example.com", PASSWORD).await;
@@ -106,7 +103,6 @@ async fn spawn_app_with_real_cost() -> crate::helpers::TestApp {
     crate::helpers::spawn_app_with(&[("BCRYPT_COST", "10")]).await
 }
 
-#[actix_web::test]
 async fn missing_login_fields_are_400_with_field_errors() {
     let app = spawn_app().await;
     let body = assert_error(
@@ -124,7 +120,6 @@ async fn missing_login_fields_are_400_with_field_errors() {
     assert_eq!(fields, ["username", "password"]);
 }
 
-#[actix_web::test]
 async fn sql_looking_or_nul_usernames_are_just_wrong_credentials() {
     let app = spawn_app().await;
     app.signup("ada@example.com", PASSWORD).await;
@@ -134,7 +129,6 @@ async fn sql_looking_or_nul_usernames_are_just_wrong_credentials() {
     }
 }
 
-#[actix_web::test]
 async fn a_new_login_replaces_the_previous_refresh_session() {
     let app = spawn_app().await;
     app.logged_in_user("ada@example.com").await;
@@ -146,7 +140,6 @@ async fn a_new_login_replaces_the_previous_refresh_session() {
     assert_error(response, 401, "refresh_token_invalid").await;
 }
 
-#[actix_web::test]
 async fn body_token_delivery_is_refused_unless_enabled() {
     let app = spawn_app().await;
     app.signup("ada@example.com", PASSWORD).await;
@@ -160,7 +153,6 @@ async fn body_token_delivery_is_refused_unless_enabled() {
     assert_error(response, 400, "token_body_disabled").await;
 }
 
-#[actix_web::test]
 async fn non_browser_clients_get_tokens_in_the_body_only_when_enabled_and_asked() {
     let app = crate::helpers::spawn_app_with(&[("TOKEN_BODY_DELIVERY", "true")]).await;
     app.signup("bot@example.com", PASSWORD).await;
@@ -207,7 +199,6 @@ async fn non_browser_clients_get_tokens_in_the_body_only_when_enabled_and_asked(
     assert_ne!(body["refreshToken"].as_str(), Some(refresh));
 }
 
-#[actix_web::test]
 async fn cookie_names_are_configurable_with_prefixes() {
     let app = crate::helpers::spawn_app_with(&[
         ("ACCESS_COOKIE_NAME", "__Host-access"),
@@ -238,3 +229,15 @@ async fn cookie_names_are_configurable_with_prefixes() {
         .expect("send");
     assert_error(response, 401, "token_missing").await;
 }
+
+crate::tests![
+    login_sets_exactly_specified_cookies_and_returns_no_tokens,
+    login_accepts_email_as_the_field_name,
+    unknown_user_and_wrong_password_are_indistinguishable,
+    missing_login_fields_are_400_with_field_errors,
+    sql_looking_or_nul_usernames_are_just_wrong_credentials,
+    a_new_login_replaces_the_previous_refresh_session,
+    body_token_delivery_is_refused_unless_enabled,
+    non_browser_clients_get_tokens_in_the_body_only_when_enabled_and_asked,
+    cookie_names_are_configurable_with_prefixes,
+];

@@ -17,7 +17,6 @@ fn assert_clearing(response: &reqwest::Response) {
     }
 }
 
-#[actix_web::test]
 async fn logout_with_a_live_access_cookie_revokes_the_refresh_token() {
     let app = spawn_app().await;
     app.logged_in_user("ada@example.com").await;
@@ -36,7 +35,6 @@ async fn logout_with_a_live_access_cookie_revokes_the_refresh_token() {
     .await;
 }
 
-#[actix_web::test]
 async fn logout_with_an_expired_access_token_still_revokes() {
     let app = spawn_app_with(&[("ACCESS_TOKEN_TTL", "1s")]).await;
     app.logged_in_user("ada@example.com").await;
@@ -48,7 +46,6 @@ async fn logout_with_an_expired_access_token_still_revokes() {
     assert_eq!(app.stored_session("ada@example.com"), (None, None));
 }
 
-#[actix_web::test]
 async fn with_only_the_refresh_cookie_the_revoke_route_ends_the_session() {
     let app = spawn_app().await;
     app.logged_in_user("ada@example.com").await;
@@ -63,7 +60,6 @@ async fn with_only_the_refresh_cookie_the_revoke_route_ends_the_session() {
     assert_eq!(app.stored_session("ada@example.com"), (None, None));
 }
 
-#[actix_web::test]
 async fn logout_without_any_cookie_is_idempotent() {
     let app = spawn_app().await;
     for path in [
@@ -77,7 +73,6 @@ async fn logout_without_any_cookie_is_idempotent() {
     }
 }
 
-#[actix_web::test]
 async fn a_forged_access_token_cannot_log_someone_out() {
     let app = spawn_app().await;
     app.logged_in_user("ada@example.com").await;
@@ -96,3 +91,11 @@ async fn a_forged_access_token_cannot_log_someone_out() {
     assert_eq!(response.status(), 204);
     assert_eq!(app.stored_session("ada@example.com"), stored);
 }
+
+crate::tests![
+    logout_with_a_live_access_cookie_revokes_the_refresh_token,
+    logout_with_an_expired_access_token_still_revokes,
+    with_only_the_refresh_cookie_the_revoke_route_ends_the_session,
+    logout_without_any_cookie_is_idempotent,
+    a_forged_access_token_cannot_log_someone_out,
+];

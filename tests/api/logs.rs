@@ -11,7 +11,6 @@ use serde_json::json;
 
 use crate::helpers::{PASSWORD, TestDatabase, find_cookie, set_cookies};
 
-#[actix_web::test]
 async fn logs_never_contain_secrets_tokens_or_emails() {
     let database = TestDatabase::create().await;
     let mut child = Command::new(env!("CARGO_BIN_EXE_bff-gateway"))
@@ -128,3 +127,5 @@ async fn logs_never_contain_secrets_tokens_or_emails() {
     let signature = access.rsplit('.').next().expect("jwt");
     assert!(!log.contains(signature));
 }
+
+crate::tests![logs_never_contain_secrets_tokens_or_emails,];

@@ -1,7 +1,19 @@
-//! Integration tests: the real server over HTTP, against real PostgreSQL.
+//! Integration tests: the real server over HTTP, against a real database.
+//!
+//! Every test runs twice, once per backend: `sqlite::<module>::<test>` on a
+//! fresh SQLite file and `postgres::<module>::<test>` on a fresh PostgreSQL
+//! database. When PostgreSQL is unreachable its half is skipped (reported as
+//! ignored, with a notice) unless `TEST_REQUIRE_POSTGRES=1`, which `.ci/run`
+//! sets so that CI fails instead.
+//!
+//! A custom harness (libtest-mimic) because the list of tests is decided at
+//! run time; the command-line interface is libtest's, so `cargo test <filter>`
+//! and cargo-nextest work as usual.
+
 mod auth_tokens;
 mod cli;
 mod cors;
+mod harness;
 mod health;
 mod helpers;
 mod input;
@@ -12,3 +24,20 @@ mod people;
 mod refresh;
 mod signup;
 mod static_page;
+
+fn main() -> std::process::ExitCode {
+    harness::main(&[
+        auth_tokens::tests,
+        cli::tests,
+        cors::tests,
+        health::tests,
+        input::tests,
+        login::tests,
+        logout::tests,
+        logs::tests,
+        people::tests,
+        refresh::tests,
+        signup::tests,
+        static_page::tests,
+    ])
+}

@@ -2,7 +2,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{assert_error, spawn_app};
 
-#[actix_web::test]
 async fn people_crud_round_trip() {
     let app = spawn_app().await;
     app.logged_in_admin("admin@example.com").await;
@@ -60,7 +59,6 @@ async fn people_crud_round_trip() {
     .await;
 }
 
-#[actix_web::test]
 async fn delete_is_admin_only_401_403_204() {
     let app = spawn_app().await;
     app.logged_in_user("user@example.com").await;
@@ -101,7 +99,6 @@ async fn delete_is_admin_only_401_403_204() {
     .await;
 }
 
-#[actix_web::test]
 async fn ids_that_are_not_numbers_are_400_and_unknown_ids_404() {
     let app = spawn_app().await;
     app.logged_in_admin("admin@example.com").await;
@@ -132,7 +129,6 @@ async fn ids_that_are_not_numbers_are_400_and_unknown_ids_404() {
     assert_eq!(app.count("people"), 0);
 }
 
-#[actix_web::test]
 async fn partial_updates_are_rejected_and_change_nothing() {
     let app = spawn_app().await;
     app.logged_in_user("user@example.com").await;
@@ -158,7 +154,6 @@ async fn partial_updates_are_rejected_and_change_nothing() {
     assert_eq!(person["firstName"], "Grace");
 }
 
-#[actix_web::test]
 async fn the_list_is_paginated_and_ordered_by_id() {
     let app = spawn_app().await;
     app.logged_in_user("user@example.com").await;
@@ -197,3 +192,11 @@ async fn the_list_is_paginated_and_ordered_by_id() {
     }
     assert_error(app.get("/api/people?page=abc").await, 400, "invalid_query").await;
 }
+
+crate::tests![
+    people_crud_round_trip,
+    delete_is_admin_only_401_403_204,
+    ids_that_are_not_numbers_are_400_and_unknown_ids_404,
+    partial_updates_are_rejected_and_change_nothing,
+    the_list_is_paginated_and_ordered_by_id,
+];

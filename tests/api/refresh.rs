@@ -3,7 +3,6 @@ use std::time::Duration;
 use crate::helpers::{PASSWORD, assert_error, find_cookie, set_cookies, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
-#[actix_web::test]
 async fn refresh_rotates_both_cookies_and_the_stored_hash() {
     let app = spawn_app().await;
     app.logged_in_user("ada@example.com").await;
@@ -31,7 +30,6 @@ async fn refresh_rotates_both_cookies_and_the_stored_hash() {
     assert_eq!(app.get("/api/auth/me").await.status(), 200);
 }
 
-#[actix_web::test]
 async fn the_old_refresh_token_is_dead_after_rotation() {
     let app = spawn_app().await;
     app.logged_in_user("ada@example.com").await;
@@ -50,7 +48,6 @@ async fn the_old_refresh_token_is_dead_after_rotation() {
     assert_error(response, 401, "refresh_token_invalid").await;
 }
 
-#[actix_web::test]
 async fn refresh_without_a_token_is_401_and_clears_cookies() {
     let app = spawn_app().await;
     let response = app.post_empty("/api/auth/refresh").await;
@@ -66,7 +63,6 @@ async fn refresh_without_a_token_is_401_and_clears_cookies() {
     .await;
 }
 
-#[actix_web::test]
 async fn a_json_refresh_token_is_only_for_enabled_non_browser_mode() {
     let app = spawn_app().await;
     app.logged_in_user("ada@example.com").await;
@@ -83,7 +79,6 @@ async fn a_json_refresh_token_is_only_for_enabled_non_browser_mode() {
     assert_eq!(app.post_empty("/api/auth/refresh").await.status(), 200);
 }
 
-#[actix_web::test]
 async fn the_refresh_access_token_role_comes_from_the_database() {
     let app = spawn_app().await;
     app.logged_in_user("ada@example.com").await;
@@ -101,7 +96,6 @@ async fn the_refresh_access_token_role_comes_from_the_database() {
     assert_eq!(me["role"], "admin");
 }
 
-#[actix_web::test]
 async fn concurrent_refreshes_with_one_token_have_exactly_one_winner() {
     let app = spawn_app_with(&[("DATABASE_POOL_SIZE", "8")]).await;
     app.logged_in_user("ada@example.com").await;
@@ -129,7 +123,6 @@ async fn concurrent_refreshes_with_one_token_have_exactly_one_winner() {
     );
 }
 
-#[actix_web::test]
 async fn the_session_has_an_absolute_expiry() {
     let app = spawn_app_with(&[("REFRESH_TOKEN_TTL", "4s"), ("ACCESS_TOKEN_TTL", "1s")]).await;
     app.signup("ada@example.com", PASSWORD).await;
@@ -161,3 +154,13 @@ async fn the_session_has_an_absolute_expiry() {
     assert_error(expired, 401, "refresh_token_expired").await;
     assert_eq!(app.stored_session("ada@example.com"), (None, None));
 }
+
+crate::tests![
+    refresh_rotates_both_cookies_and_the_stored_hash,
+    the_old_refresh_token_is_dead_after_rotation,
+    refresh_without_a_token_is_401_and_clears_cookies,
+    a_json_refresh_token_is_only_for_enabled_non_browser_mode,
+    the_refresh_access_token_role_comes_from_the_database,
+    concurrent_refreshes_with_one_token_have_exactly_one_winner,
+    the_session_has_an_absolute_expiry,
+];

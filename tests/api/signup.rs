@@ -1,7 +1,6 @@
 use crate::helpers::{PASSWORD, assert_error, spawn_app};
 use serde_json::{Value, json};
 
-#[actix_web::test]
 async fn signup_creates_a_user_with_a_normalized_email_and_role_user() {
     let app = spawn_app().await;
     let response = app.signup("  Ada.Lovelace@Example.COM ", PASSWORD).await;
@@ -25,7 +24,6 @@ async fn signup_creates_a_user_with_a_normalized_email_and_role_user() {
     assert!(!hash.contains(PASSWORD));
 }
 
-#[actix_web::test]
 async fn a_duplicate_email_is_409_whatever_its_case() {
     let app = spawn_app().await;
     assert_eq!(app.signup("bob@example.com", PASSWORD).await.status(), 201);
@@ -39,7 +37,6 @@ async fn a_duplicate_email_is_409_whatever_its_case() {
     assert_eq!(app.count("users"), 1);
 }
 
-#[actix_web::test]
 async fn concurrent_duplicate_signups_create_exactly_one_row() {
     let app = spawn_app().await;
     let attempts = (0..8).map(|_| app.signup("race@example.com", PASSWORD));
@@ -61,7 +58,6 @@ async fn concurrent_duplicate_signups_create_exactly_one_row() {
     assert_eq!(app.count("users"), 1);
 }
 
-#[actix_web::test]
 async fn a_role_in_the_signup_body_is_rejected_and_nothing_is_stored() {
     let app = spawn_app().await;
     let response = app
@@ -75,7 +71,6 @@ async fn a_role_in_the_signup_body_is_rejected_and_nothing_is_stored() {
     assert_eq!(app.count("users"), 0);
 }
 
-#[actix_web::test]
 async fn password_rules_are_length_only_and_never_truncate() {
     let app = spawn_app().await;
     // Too short.
@@ -129,7 +124,6 @@ async fn password_rules_are_length_only_and_never_truncate() {
     assert_eq!(app.count("users"), 2);
 }
 
-#[actix_web::test]
 async fn invalid_emails_are_rejected_with_field_errors() {
     let app = spawn_app().await;
     for email in [
@@ -159,3 +153,12 @@ async fn invalid_emails_are_rejected_with_field_errors() {
     );
     assert_eq!(app.count("users"), 0);
 }
+
+crate::tests![
+    signup_creates_a_user_with_a_normalized_email_and_role_user,
+    a_duplicate_email_is_409_whatever_its_case,
+    concurrent_duplicate_signups_create_exactly_one_row,
+    a_role_in_the_signup_body_is_rejected_and_nothing_is_stored,
+    password_rules_are_length_only_and_never_truncate,
+    invalid_emails_are_rejected_with_field_errors,
+];

@@ -1,6 +1,5 @@
 use crate::helpers::{assert_error, spawn_app};
 
-#[actix_web::test]
 async fn the_demo_page_is_served_with_a_strict_csp() {
     let app = spawn_app().await;
     let response = app.get("/").await;
@@ -30,7 +29,6 @@ async fn the_demo_page_is_served_with_a_strict_csp() {
     assert_eq!(app.get("/app.css").await.status(), 200);
 }
 
-#[actix_web::test]
 async fn api_paths_never_fall_through_to_the_page() {
     let app = spawn_app().await;
     for path in ["/api/index.html", "/api/app.js", "/api/"] {
@@ -43,3 +41,8 @@ async fn api_paths_never_fall_through_to_the_page() {
     }
     assert_error(app.get("/no-such-file.txt").await, 404, "route_not_found").await;
 }
+
+crate::tests![
+    the_demo_page_is_served_with_a_strict_csp,
+    api_paths_never_fall_through_to_the_page,
+];

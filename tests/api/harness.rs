@@ -1,0 +1,89 @@
+//! Runs each registered test once per backend, on actix's runtime, with the
+//! backend visible to `spawn_app` through [`helpers::backend`].
+
+use std::{future::Future, pin::Pin, process::ExitCode};
+
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+
+use crate::helpers::{self, Backend};
+
+pub type TestFuture = Pin<Box<dyn Future<Output = ()>>>;
+
+pub struct TestCase {
+    pub module: &'static str,
+    pub name: &'static str,
+    pub run: fn() -> TestFuture,
+    /// Tests of something only one backend has (e.g. dropping a PostgreSQL
+    /// database under the server).
+    pub only: Option<Backend>,
+}
+
+/// `tests![a, b; postgres_only: c]` lists a module's tests for the harness.
+/// An unlisted test function is dead code, which clippy rejects.
+#[macro_export]
+macro_rules! tests {
+    ($($name:ident),* $(,)? $(; postgres_only: $($pg:ident),+ $(,)?)?) => {
+        pub fn tests() -> Vec<$crate::harness::TestCase> {
+            #[allow(unused_mut)]
+            let mut cases = vec![$(
+                $crate::harness::TestCase {
+                    module: module_path!(),
+                    name: stringify!($name),
+                    run: || Box::pin($name()),
+                    only: None,
+                }
+            ),*];
+            $($(cases.push($crate::harness::TestCase {
+                module: module_path!(),
+                name: stringify!($pg),
+                run: || Box::pin($pg()),
+                only: Some($crate::helpers::Backend::Postgres),
+            });)+)?
+            cases
+        }
+    };
+}
+
+pub fn main(modules: &[fn() -> Vec<TestCase>]) -> ExitCode {
+    let args = Arguments::from_args();
+    let postgres = helpers::postgres_status();
+    let mut trials = Vec::new();
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        for module in modules {
+            for case in module() {
+                if case.only.is_some_and(|only| only != backend) {
+                    continue;
+                }
+                let module = case.module.trim_start_matches("api::");
+                let name = format!("{}::{module}::{}", backend.as_str(), case.name);
+                let skip = match (backend, &postgres) {
+                    (Backend::Postgres, helpers::PostgresStatus::Skipped(_)) => {
+                        Some("PostgreSQL unreachable: see the NOTE above and below")
+                    }
+                    _ => None,
+                };
+                let run = case.run;
+                trials.push(Trial::ignorable_test(name, move || match skip {
+                    Some(reason) => Ok(Completion::ignored_with(reason)),
+                    None => run_case(backend, run).map(|()| Completion::Completed),
+                }));
+            }
+        }
+    }
+    if let helpers::PostgresStatus::Skipped(reason) = &postgres {
+        println!("\nNOTE: the PostgreSQL half of the suite is SKIPPED: {reason}\n");
+    }
+    let conclusion = libtest_mimic::run(&args, trials);
+    if let helpers::PostgresStatus::Skipped(reason) = &postgres {
+        println!("NOTE: only the SQLite half ran; the PostgreSQL half was skipped: {reason}\n");
+    }
+    conclusion.exit_code()
+}
+
+fn run_case(backend: Backend, run: fn() -> TestFuture) -> Result<(), Failed> {
+    helpers::set_backend(backend);
+    // The same runtime `#[actix_web::test]` would give: the server spawned
+    // by `spawn_app` runs on this thread beside the test.
+    actix_web::rt::System::new().block_on(run());
+    Ok(())
+}
