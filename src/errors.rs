@@ -240,6 +240,12 @@ impl From<DieselError> for AppError {
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                 info,
             ) => AppError::Unavailable(format!("database connection lost: {}", info.message())),
+            // SQLite's busy timeout ran out behind another writer: transient.
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message().contains("database is locked") =>
+            {
+                AppError::Unavailable(format!("database busy: {}", info.message()))
+            }
             other => AppError::Internal(format!("database error: {other}")),
         }
     }
@@ -256,4 +262,38 @@ pub fn is_unique_violation(err: &DieselError) -> bool {
         err,
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> AppError {
+        DieselError::DatabaseError(kind, Box::new(message.to_owned())).into()
+    }
+
+    #[test]
+    fn database_errors_map_to_one_status_each() {
+        let status = |e: AppError| e.status_code().as_u16();
+        assert_eq!(status(DieselError::NotFound.into()), 404);
+        assert_eq!(
+            status(database_error(DatabaseErrorKind::UniqueViolation, "dup")),
+            409
+        );
+        assert_eq!(
+            status(database_error(DatabaseErrorKind::ClosedConnection, "gone")),
+            503
+        );
+        assert_eq!(
+            status(database_error(
+                DatabaseErrorKind::Unknown,
+                "database is locked"
+            )),
+            503
+        );
+        assert_eq!(
+            status(database_error(DatabaseErrorKind::Unknown, "syntax error")),
+            500
+        );
+    }
 }

@@ -272,12 +272,15 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     response
 }
 
+/// `username` is the reference backend's field (clients written against it
+/// read it); `email` matches the login and sign-up responses.
 pub async fn me(user: AuthUser) -> HttpResponse {
-    HttpResponse::Ok().json(UserView {
-        id: user.id,
-        email: user.email,
-        role: user.role,
-    })
+    HttpResponse::Ok().json(json!({
+        "id": user.id,
+        "username": user.email,
+        "email": user.email,
+        "role": user.role,
+    }))
 }
 
 fn add_cookies(response: &mut HttpResponse, cookies: [Cookie<'static>; 2]) {

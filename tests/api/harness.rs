@@ -18,30 +18,48 @@ pub struct TestCase {
     pub only: Option<Backend>,
 }
 
-/// `tests![a, b; postgres_only: c]` lists a module's tests for the harness.
+/// `tests![a, b; postgres_only: c; sqlite_only: d]` lists a module's tests
+/// for the harness (each section optional, in that order).
 /// An unlisted test function is dead code, which clippy rejects.
 #[macro_export]
 macro_rules! tests {
-    ($($name:ident),* $(,)? $(; postgres_only: $($pg:ident),+ $(,)?)?) => {
+    (
+        $($name:ident),* $(,)?
+        $(; postgres_only: $($pg:ident),+ $(,)?)?
+        $(; sqlite_only: $($lite:ident),+ $(,)?)?
+    ) => {
         pub fn tests() -> Vec<$crate::harness::TestCase> {
             #[allow(unused_mut)]
             let mut cases = vec![$(
-                $crate::harness::TestCase {
-                    module: module_path!(),
-                    name: stringify!($name),
-                    run: || Box::pin($name()),
-                    only: None,
-                }
+                $crate::harness::TestCase::new(module_path!(), stringify!($name), || Box::pin($name()), None)
             ),*];
-            $($(cases.push($crate::harness::TestCase {
-                module: module_path!(),
-                name: stringify!($pg),
-                run: || Box::pin($pg()),
-                only: Some($crate::helpers::Backend::Postgres),
-            });)+)?
+            $($(cases.push($crate::harness::TestCase::new(
+                module_path!(), stringify!($pg), || Box::pin($pg()),
+                Some($crate::helpers::Backend::Postgres),
+            ));)+)?
+            $($(cases.push($crate::harness::TestCase::new(
+                module_path!(), stringify!($lite), || Box::pin($lite()),
+                Some($crate::helpers::Backend::Sqlite),
+            ));)+)?
             cases
         }
     };
+}
+
+impl TestCase {
+    pub fn new(
+        module: &'static str,
+        name: &'static str,
+        run: fn() -> TestFuture,
+        only: Option<Backend>,
+    ) -> TestCase {
+        TestCase {
+            module,
+            name,
+            run,
+            only,
+        }
+    }
 }
 
 pub fn main(modules: &[fn() -> Vec<TestCase>]) -> ExitCode {

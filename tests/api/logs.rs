@@ -1,54 +1,24 @@
 //! Runs the real binary and reads everything it logged: no password, token,
 //! cookie or email may appear, even at debug level.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Command, Stdio},
-    time::Duration,
-};
-
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestDatabase, find_cookie, set_cookies};
+use crate::{
+    binary::{RunningServer, gateway},
+    helpers::{PASSWORD, TestDatabase, find_cookie, set_cookies},
+};
 
 async fn logs_never_contain_secrets_tokens_or_emails() {
     let database = TestDatabase::create().await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bff-gateway"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let mut command = gateway(env!("CARGO_MANIFEST_DIR").as_ref());
+    command
         .env("APP_ENV", "test")
         .env("DATABASE_URL", &database.url)
         .env("APP_PORT", "0")
-        .env("RUST_LOG", "debug")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start the binary");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut log = Vec::new();
-    let port = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server starts");
-        let found = line
-            .split("listening on http://127.0.0.1:")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|p| p.parse::<u16>().ok());
-        log.push(line);
-        if let Some(port) = found {
-            break port;
-        }
-    };
+        .env("RUST_LOG", "debug");
+    let server = RunningServer::start(command);
 
-    let base = format!("http://127.0.0.1:{port}");
+    let base = server.base.clone();
     let client = reqwest::Client::new();
     let email = "secret.person@example.com";
     let signup = client
@@ -98,13 +68,7 @@ async fn logs_never_contain_secrets_tokens_or_emails() {
         .expect("logout");
     assert_eq!(logout.status(), 204);
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let _ = child.kill();
-    let _ = child.wait();
-    while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
-        log.push(line);
-    }
-    let log = log.join("\n");
+    let log = server.stop();
 
     // The log did record the events, by user id.
     assert!(log.contains("login: user_id="), "{log}");

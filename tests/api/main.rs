@@ -11,6 +11,7 @@
 //! and cargo-nextest work as usual.
 
 mod auth_tokens;
+mod binary;
 mod cli;
 mod cors;
 mod harness;
@@ -23,6 +24,7 @@ mod logs;
 mod people;
 mod refresh;
 mod signup;
+mod startup;
 mod static_page;
 
 fn main() -> std::process::ExitCode {
@@ -38,6 +40,7 @@ fn main() -> std::process::ExitCode {
         people::tests,
         refresh::tests,
         signup::tests,
+        startup::tests,
         static_page::tests,
     ])
 }

@@ -84,6 +84,8 @@ async fn the_refresh_access_token_role_comes_from_the_database() {
     app.logged_in_user("ada@example.com").await;
     let me: Value = app.get("/api/auth/me").await.json().await.expect("json");
     assert_eq!(me["role"], "user");
+    assert_eq!(me["username"], "ada@example.com");
+    assert_eq!(me["email"], "ada@example.com");
     bff_gateway::db::users::set_role(
         &mut app.db(),
         "ada@example.com",

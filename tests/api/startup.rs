@@ -1,0 +1,152 @@
+//! Start-up as an operator sees it: the real binary, its exit status and
+//! what it logs.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::{
+    binary::{RunningServer, gateway, run_to_exit},
+    helpers::{PASSWORD, find_cookie, server_url, set_cookies},
+};
+
+/// A scratch working directory: no `.env`, no `config/`, no `data/`.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new() -> ScratchDir {
+        let dir = std::env::temp_dir().join(format!("bff_fresh_{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        ScratchDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What `cargo run` does on a fresh clone: development, no variables at all
+/// (the demo page's directory is named only because the scratch directory
+/// has none).
+fn fresh_server(dir: &Path) -> RunningServer {
+    let mut command = gateway(dir);
+    command
+        .env("APP_PORT", "0")
+        .env("BCRYPT_COST", "10")
+        .env("STATIC_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/static"));
+    RunningServer::start(command)
+}
+
+async fn a_fresh_start_serves_on_sqlite_and_sessions_survive_a_restart() {
+    let dir = ScratchDir::new();
+    let server = fresh_server(dir.path());
+    let client = reqwest::Client::new();
+
+    let page = client.get(server.url("/")).send().await.expect("page");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("html").contains("<html"));
+    let signup = client
+        .post(server.url("/api/auth/signup"))
+        .json(&json!({ "email": "ada@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .expect("signup");
+    assert_eq!(signup.status(), 201);
+    let login = client
+        .post(server.url("/api/auth/login"))
+        .json(&json!({ "username": "ada@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200);
+    let access = find_cookie(&set_cookies(&login), "accessToken").value;
+    let log = server.stop();
+
+    assert!(
+        log.contains("database: sqlite at data/bff.sqlite3"),
+        "{log}"
+    );
+    assert!(log.contains("data/access-token-secret.dev"), "{log}");
+    assert!(!log.contains(&access), "{log}");
+    assert!(dir.path().join("data/bff.sqlite3").is_file());
+    let secret = std::fs::read_to_string(dir.path().join("data/access-token-secret.dev"))
+        .expect("secret file");
+    assert!(secret.trim().len() >= 32);
+    assert!(!log.contains(secret.trim()), "the secret is never logged");
+
+    // Same directory, new process: the user and the access token still work.
+    let server = fresh_server(dir.path());
+    let me = client
+        .get(server.url("/api/auth/me"))
+        .header("cookie", format!("accessToken={access}"))
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(me.status(), 200);
+    let me: Value = me.json().await.expect("json");
+    assert_eq!(me["email"], "ada@example.com");
+    server.stop();
+}
+
+fn start_up_error(database_url: &str) -> String {
+    let dir = ScratchDir::new();
+    let mut command = gateway(dir.path());
+    command
+        .env("APP_ENV", "test")
+        .env("APP_PORT", "0")
+        .env("DATABASE_URL", database_url);
+    let (status, log) = run_to_exit(command);
+    assert!(
+        !status.success(),
+        "start-up must fail for {database_url}:\n{log}"
+    );
+    assert!(!log.contains("panicked"), "{log}");
+    log
+}
+
+async fn an_unsupported_database_scheme_stops_start_up_naming_the_accepted_ones() {
+    let log = start_up_error("mysql://root@127.0.0.1/app");
+    assert!(log.contains("DATABASE_URL"), "{log}");
+    assert!(
+        log.contains("postgres://") && log.contains("sqlite://"),
+        "{log}"
+    );
+}
+
+/// The server's own words, not "Invalid connection url for multiconnection".
+async fn postgres_connection_errors_report_the_real_cause() {
+    let refused = start_up_error("postgres://postgres@127.0.0.1:1/postgres");
+    assert!(refused.contains("Connection refused"), "{refused}");
+
+    let host_and_port = server_url()
+        .rsplit_once('@')
+        .map(|(_, rest)| rest.to_owned())
+        .expect("TEST_DATABASE_SERVER has user@host");
+    let no_role = start_up_error(&format!("postgres://no_such_role@{host_and_port}/postgres"));
+    assert!(
+        no_role.contains("role \"no_such_role\" does not exist"),
+        "{no_role}"
+    );
+
+    // Outside development a missing database is not created.
+    let missing = start_up_error(&format!("{}/bff_no_such_database", server_url()));
+    assert!(
+        missing.contains("database \"bff_no_such_database\" does not exist"),
+        "{missing}"
+    );
+    for log in [&refused, &no_role, &missing] {
+        assert!(!log.contains("multiconnection"), "{log}");
+    }
+}
+
+crate::tests![
+    an_unsupported_database_scheme_stops_start_up_naming_the_accepted_ones;
+    postgres_only: postgres_connection_errors_report_the_real_cause;
+    sqlite_only: a_fresh_start_serves_on_sqlite_and_sessions_survive_a_restart,
+];
