@@ -201,6 +201,9 @@ pub struct AuthSettings {
     pub bcrypt_max_concurrency: usize,
     /// Non-browser mode: tokens in JSON bodies, only when a request asks for it.
     pub token_body_delivery: bool,
+    /// A refresh with the immediately previous token succeeds this long
+    /// after the rotation (several tabs, lost responses); later it is theft.
+    pub refresh_reuse_window: Duration,
     /// `ACCESS_TOKEN_SECRET` was not set (development/test): the secret is
     /// random or read from the development secret file.
     pub access_token_secret_generated: bool,
@@ -383,6 +386,12 @@ impl Settings {
             bcrypt_cost: vars.bounded("BCRYPT_COST", 12, bcrypt_floor, 31)?,
             bcrypt_max_concurrency: vars.bounded("BCRYPT_MAX_CONCURRENCY", cores, 1, 256)?,
             token_body_delivery: vars.bool("TOKEN_BODY_DELIVERY", false)?,
+            refresh_reuse_window: vars.duration_between(
+                "REFRESH_REUSE_WINDOW",
+                Duration::from_secs(30),
+                Duration::ZERO,
+                Duration::from_secs(300),
+            )?,
             access_token_secret_generated,
         };
 

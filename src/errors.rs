@@ -28,10 +28,14 @@ pub enum AuthFailure {
     TokenMissing,
     TokenExpired,
     TokenInvalid,
+    /// Authentic but ended by logout or theft detection, or the user is gone.
+    TokenRevoked,
     InvalidCredentials,
     RefreshTokenMissing,
     RefreshTokenInvalid,
     RefreshTokenExpired,
+    /// A rotated-away token was replayed: the session has been revoked.
+    RefreshTokenReused,
 }
 
 impl AuthFailure {
@@ -40,6 +44,7 @@ impl AuthFailure {
             AuthFailure::TokenMissing => ("token_missing", "Authentication required"),
             AuthFailure::TokenExpired => ("token_expired", "Access token expired"),
             AuthFailure::TokenInvalid => ("token_invalid", "Access token invalid"),
+            AuthFailure::TokenRevoked => ("token_revoked", "Session has ended; log in again"),
             AuthFailure::InvalidCredentials => {
                 ("invalid_credentials", "Invalid username or password")
             }
@@ -49,12 +54,16 @@ impl AuthFailure {
                 "refresh_token_expired",
                 "Refresh session expired; log in again",
             ),
+            AuthFailure::RefreshTokenReused => (
+                "refresh_token_reused",
+                "Refresh token was already used; the session has been ended, log in again",
+            ),
         }
     }
 
     fn www_authenticate(self) -> &'static str {
         match self {
-            AuthFailure::TokenExpired | AuthFailure::TokenInvalid => {
+            AuthFailure::TokenExpired | AuthFailure::TokenInvalid | AuthFailure::TokenRevoked => {
                 "Bearer error=\"invalid_token\""
             }
             _ => "Bearer",

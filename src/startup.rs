@@ -17,7 +17,7 @@ use actix_web::{
 };
 
 use crate::{
-    auth::{cookies::SessionCookies, jwt::JwtKeys, password::PasswordHasher},
+    auth::{SuccessorKey, cookies::SessionCookies, jwt::JwtKeys, password::PasswordHasher},
     config::Settings,
     db::{self, DbPool, DbSetupError},
     errors::{AppError, ErrorBody},
@@ -31,6 +31,9 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     pub cookies: SessionCookies,
     pub refresh_ttl: chrono::TimeDelta,
+    /// How long the immediately previous refresh token still succeeds.
+    pub reuse_window: chrono::TimeDelta,
+    pub successor_key: SuccessorKey,
     pub token_body_delivery: bool,
 }
 
@@ -95,12 +98,18 @@ pub async fn build_state(settings: &Settings) -> Result<web::Data<AppState>, Sta
     .map_err(|e| StartupError::Other(e.to_string()))??;
     let refresh_ttl = chrono::TimeDelta::from_std(settings.auth.refresh_ttl)
         .map_err(|e| StartupError::Other(format!("REFRESH_TOKEN_TTL: {e}")))?;
+    let reuse_window = chrono::TimeDelta::from_std(settings.auth.refresh_reuse_window)
+        .map_err(|e| StartupError::Other(format!("REFRESH_REUSE_WINDOW: {e}")))?;
+    let successor_key = SuccessorKey::derive(settings.auth.access_token_secret.expose())
+        .map_err(|e| StartupError::Other(e.to_string()))?;
     Ok(web::Data::new(AppState {
         pool,
         jwt: JwtKeys::new(&settings.auth),
         passwords,
         cookies: SessionCookies::new(&settings.cookies, settings.auth.access_ttl),
         refresh_ttl,
+        reuse_window,
+        successor_key,
         token_body_delivery: settings.auth.token_body_delivery,
     }))
 }

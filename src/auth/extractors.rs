@@ -1,13 +1,17 @@
 //! `AuthUser`: the caller, resolved once per request from the access cookie
 //! or, failing that, an `Authorization: Bearer` header. A handler that takes
 //! it cannot run for an unauthenticated request.
-
-use std::future::{Ready, ready};
+//!
+//! After the token verifies, one primary-key lookup confirms the session
+//! is still live (its version matches) and supplies the current role and
+//! email, so logout, theft detection, deletion and demotion act at once.
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
+use std::{future::Future, pin::Pin};
 
-use super::{Role, jwt::AccessClaims};
+use super::Role;
 use crate::{
+    db::{self, users},
     errors::{AppError, AuthFailure},
     startup::AppState,
 };
@@ -17,16 +21,6 @@ pub struct AuthUser {
     pub id: i32,
     pub email: String,
     pub role: Role,
-}
-
-impl AuthUser {
-    fn from_claims(claims: AccessClaims) -> Result<Self, AuthFailure> {
-        Ok(AuthUser {
-            id: claims.user_id().ok_or(AuthFailure::TokenInvalid)?,
-            email: claims.email,
-            role: claims.role,
-        })
-    }
 }
 
 pub fn require_admin(user: &AuthUser) -> Result<(), AppError> {
@@ -61,10 +55,8 @@ pub fn access_token(req: &HttpRequest, state: &AppState) -> Result<Option<String
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<AuthUser, AppError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| AppError::Internal("application state missing".into()))?;
+/// The verified claims' user id and session version (no database yet).
+fn verified_token(req: &HttpRequest, state: &AppState) -> Result<(i32, i32), AppError> {
     let token = access_token(req, state)
         .map_err(AppError::Unauthenticated)?
         .ok_or(AppError::Unauthenticated(AuthFailure::TokenMissing))?;
@@ -72,14 +64,49 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, AppError> {
         .jwt
         .verify(&token)
         .map_err(AppError::Unauthenticated)?;
-    AuthUser::from_claims(claims).map_err(AppError::Unauthenticated)
+    let id = claims
+        .user_id()
+        .ok_or(AppError::Unauthenticated(AuthFailure::TokenInvalid))?;
+    Ok((id, claims.sv))
+}
+
+async fn authenticate(
+    state: web::Data<AppState>,
+    id: i32,
+    version: i32,
+) -> Result<AuthUser, AppError> {
+    let current = db::run(&state.pool, move |conn| Ok(users::session_state(conn, id)?)).await?;
+    let revoked = AppError::Unauthenticated(AuthFailure::TokenRevoked);
+    let current = match current {
+        Some(current) if current.session_version == version => current,
+        _ => return Err(revoked),
+    };
+    let role = current
+        .role
+        .parse()
+        .map_err(|_| AppError::Internal(format!("user {id} has an unknown role")))?;
+    Ok(AuthUser {
+        id,
+        email: current.email,
+        role,
+    })
 }
 
 impl FromRequest for AuthUser {
     type Error = AppError;
-    type Future = Ready<Result<Self, AppError>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let verified = state
+            .as_ref()
+            .ok_or_else(|| AppError::Internal("application state missing".into()))
+            .and_then(|state| verified_token(req, state));
+        Box::pin(async move {
+            let (id, version) = verified?;
+            let state =
+                state.ok_or_else(|| AppError::Internal("application state missing".into()))?;
+            authenticate(state, id, version).await
+        })
     }
 }

@@ -25,6 +25,9 @@ pub struct AccessClaims {
     pub iss: String,
     pub aud: String,
     pub jti: String,
+    /// The user's session version at issue; a logout or detected theft
+    /// bumps it, which ends this token at once.
+    pub sv: i32,
 }
 
 impl AccessClaims {
@@ -69,7 +72,13 @@ impl JwtKeys {
         self.ttl
     }
 
-    pub fn issue(&self, user_id: i32, email: &str, role: Role) -> Result<String, AppError> {
+    pub fn issue(
+        &self,
+        user_id: i32,
+        email: &str,
+        role: Role,
+        session_version: i32,
+    ) -> Result<String, AppError> {
         let now = chrono::Utc::now().timestamp();
         let claims = AccessClaims {
             sub: user_id.to_string(),
@@ -81,6 +90,7 @@ impl JwtKeys {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             jti: uuid::Uuid::new_v4().to_string(),
+            sv: session_version,
         };
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
@@ -148,6 +158,7 @@ mod tests {
             bcrypt_max_concurrency: 1,
             token_body_delivery: false,
             access_token_secret_generated: false,
+            refresh_reuse_window: Duration::from_secs(30),
         }
     }
 
@@ -164,7 +175,7 @@ mod tests {
     #[test]
     fn issued_tokens_verify_and_carry_identity() {
         let keys = JwtKeys::new(&settings(SECRET));
-        let token = keys.issue(42, "a@b.test", Role::Admin).expect("sign");
+        let token = keys.issue(42, "a@b.test", Role::Admin, 1).expect("sign");
         let claims = keys.verify(&token).expect("valid");
         assert_eq!(claims.user_id(), Some(42));
         assert_eq!(claims.role, Role::Admin);
@@ -177,10 +188,10 @@ mod tests {
     fn another_secret_or_tampering_is_rejected() {
         let keys = JwtKeys::new(&settings(SECRET));
         let other = JwtKeys::new(&settings("another-secret-another-secret-xx"));
-        let token = other.issue(1, "a@b.test", Role::User).expect("sign");
+        let token = other.issue(1, "a@b.test", Role::User, 1).expect("sign");
         assert_eq!(keys.verify(&token).err(), Some(AuthFailure::TokenInvalid));
 
-        let token = keys.issue(1, "a@b.test", Role::User).expect("sign");
+        let token = keys.issue(1, "a@b.test", Role::User, 1).expect("sign");
         let mut parts: Vec<String> = token.split('.').map(String::from).collect();
         let claims = String::from_utf8(URL_SAFE_NO_PAD.decode(&parts[1]).expect("b64"))
             .expect("utf8")
@@ -221,10 +232,10 @@ mod tests {
         };
         let base = serde_json::json!({
             "sub": "1", "email": "a@b.test", "role": "user", "iat": now, "exp": now + 60,
-            "iss": "iss-test", "aud": "aud-test", "jti": "x"
+            "iss": "iss-test", "aud": "aud-test", "jti": "x", "sv": 1
         });
         assert!(keys.verify(&sign(base.clone())).is_ok());
-        for field in ["sub", "role", "iat", "exp", "iss", "aud", "jti"] {
+        for field in ["sub", "role", "iat", "exp", "iss", "aud", "jti", "sv"] {
             let mut claims = base.clone();
             claims.as_object_mut().map(|o| o.remove(field));
             assert_eq!(

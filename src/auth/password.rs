@@ -109,6 +109,7 @@ mod tests {
             bcrypt_max_concurrency: 2,
             token_body_delivery: false,
             access_token_secret_generated: false,
+            refresh_reuse_window: Duration::from_secs(30),
         })
         .expect("hasher")
     }

@@ -15,6 +15,10 @@ pub struct User {
     pub refresh_token_expires_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub refresh_family: Option<String>,
+    pub previous_refresh_token_hash: Option<String>,
+    pub refresh_token_rotated_at: Option<NaiveDateTime>,
+    pub session_version: i32,
 }
 
 #[derive(Insertable)]

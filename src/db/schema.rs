@@ -20,6 +20,10 @@ diesel::table! {
         refresh_token_expires_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        refresh_family -> Nullable<Text>,
+        previous_refresh_token_hash -> Nullable<Text>,
+        refresh_token_rotated_at -> Nullable<Timestamp>,
+        session_version -> Int4,
     }
 }
 

@@ -147,6 +147,7 @@ pub async fn login(
 
     let refresh = RefreshToken::generate()?;
     let refresh_hash = refresh.hash();
+    let family = refresh.family().to_owned();
     let now = now_utc();
     let expires_at = now + state.refresh_ttl;
     let user_id = user.id;
@@ -155,6 +156,7 @@ pub async fn login(
         Ok(users::start_refresh_session(
             conn,
             user_id,
+            &family,
             &refresh_hash,
             expires_at,
             now,
@@ -193,33 +195,86 @@ async fn rotate(
         (None, Some(token)) => (token, TokenDelivery::Cookie),
         (None, None) => return Err(AppError::Unauthenticated(AuthFailure::RefreshTokenMissing)),
     };
-    let old_hash = RefreshToken::from_client(&presented).hash();
-    let next = RefreshToken::generate()?;
-    let next_hash = next.hash();
+    let Some(presented) = RefreshToken::parse(&presented) else {
+        log::info!("refresh rejected: malformed token");
+        return Err(AppError::Unauthenticated(AuthFailure::RefreshTokenInvalid));
+    };
+    let next = presented.successor(&state.successor_key);
+    let (family, old_hash, next_hash) =
+        (presented.family().to_owned(), presented.hash(), next.hash());
     let now = now_utc();
+    let window_start = now - state.reuse_window;
     let outcome = db::run(&state.pool, move |conn| {
-        if let Some(user) = users::rotate_refresh_token(conn, &old_hash, &next_hash, now)? {
-            return Ok(Ok(user));
+        if let Some(user) = users::rotate_refresh_token(conn, &family, &old_hash, &next_hash, now)?
+        {
+            return Ok(Refresh::Rotated(user));
         }
-        if users::clear_expired_refresh_token(conn, &old_hash, now)? {
-            Ok(Err(AuthFailure::RefreshTokenExpired))
-        } else {
-            Ok(Err(AuthFailure::RefreshTokenInvalid))
+        let Some(user) = users::find_by_refresh_family(conn, &family)? else {
+            return Ok(Refresh::Unknown);
+        };
+        let expired = user.refresh_token_expires_at.is_none_or(|at| at <= now);
+        let is_current = user.refresh_token_hash.as_deref() == Some(old_hash.as_str());
+        // The immediately previous token, still followed by the successor it
+        // rotated into, inside the window: a second tab or a retry whose
+        // response was lost. Answer as the rotation did.
+        let is_retry = user.previous_refresh_token_hash.as_deref() == Some(old_hash.as_str())
+            && user.refresh_token_hash.as_deref() == Some(next_hash.as_str())
+            && user
+                .refresh_token_rotated_at
+                .is_some_and(|at| at > window_start);
+        if expired && (is_current || is_retry) {
+            users::clear_expired_family(conn, &family, now)?;
+            return Ok(Refresh::Expired);
         }
+        if is_retry {
+            return Ok(Refresh::Retry(user));
+        }
+        // Any other token of this family has been rotated away before: a
+        // copy is being replayed. End the session for everyone holding it.
+        users::revoke_family(conn, &family, now)?;
+        Ok(Refresh::Reused(user.id))
     })
     .await?;
     let user = match outcome {
-        Ok(user) => user,
-        Err(failure) => {
-            log::info!("refresh rejected: {failure:?}");
-            return Err(AppError::Unauthenticated(failure));
+        Refresh::Rotated(user) => {
+            log::info!("refresh: user_id={}", user.id);
+            user
+        }
+        Refresh::Retry(user) => {
+            log::info!(
+                "refresh retried within the reuse window: user_id={}",
+                user.id
+            );
+            user
+        }
+        Refresh::Unknown => {
+            log::info!("refresh rejected: unknown token");
+            return Err(AppError::Unauthenticated(AuthFailure::RefreshTokenInvalid));
+        }
+        Refresh::Expired => {
+            log::info!("refresh rejected: session expired");
+            return Err(AppError::Unauthenticated(AuthFailure::RefreshTokenExpired));
+        }
+        Refresh::Reused(user_id) => {
+            log::warn!(
+                "refresh token reuse detected: user_id={user_id}; session revoked and access tokens invalidated"
+            );
+            return Err(AppError::Unauthenticated(AuthFailure::RefreshTokenReused));
         }
     };
     let expires_at = user
         .refresh_token_expires_at
         .ok_or_else(|| AppError::Internal("rotated session has no expiry".into()))?;
-    log::info!("refresh: user_id={}", user.id);
     state.session_response(&user, &next, (expires_at - now).num_seconds(), delivery)
+}
+
+/// What a refresh attempt turned out to be, decided in one database visit.
+enum Refresh {
+    Rotated(db::models::User),
+    Retry(db::models::User),
+    Unknown,
+    Expired,
+    Reused(i32),
 }
 
 /// Ends the session. Serves `/api/auth/logout` (identified by the access
@@ -227,10 +282,11 @@ async fn rotate(
 /// (identified by the refresh cookie, which only reaches that path).
 /// Always answers 204 with both cookies cleared, so it is idempotent.
 pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let refresh_hash = state
+    let family = state
         .cookies
         .refresh_token(&req)
-        .map(|t| RefreshToken::from_client(&t).hash());
+        .and_then(|t| RefreshToken::parse(&t))
+        .map(|t| t.family().to_owned());
     let user_id = access_token(&req, &state)
         .ok()
         .flatten()
@@ -242,14 +298,14 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         })
         .and_then(|claims| claims.user_id());
 
-    let mut response = if refresh_hash.is_none() && user_id.is_none() {
+    let mut response = if family.is_none() && user_id.is_none() {
         HttpResponse::NoContent().finish()
     } else {
         let now = now_utc();
         let revoked = db::run(&state.pool, move |conn| {
             let mut revoked = None;
-            if let Some(hash) = refresh_hash {
-                revoked = users::revoke_by_token_hash(conn, &hash, now)?;
+            if let Some(family) = family {
+                revoked = users::revoke_family(conn, &family, now)?;
             }
             if let Some(id) = user_id {
                 users::revoke_for_user(conn, id, now)?;
@@ -344,7 +400,9 @@ impl AppState {
             .role
             .parse()
             .map_err(|_| AppError::Internal(format!("user {} has an unknown role", user.id)))?;
-        let access = self.jwt.issue(user.id, &user.email, role)?;
+        let access = self
+            .jwt
+            .issue(user.id, &user.email, role, user.session_version)?;
         Ok(match delivery {
             TokenDelivery::Cookie => {
                 let mut response = HttpResponse::Ok().json(UserView {
@@ -355,7 +413,7 @@ impl AppState {
                 add_cookies(
                     &mut response,
                     self.cookies
-                        .issued(&access, refresh.expose(), refresh_max_age),
+                        .issued(&access, &refresh.expose(), refresh_max_age),
                 );
                 response
             }
@@ -366,7 +424,7 @@ impl AppState {
                 token_type: "Bearer",
                 access_token: &access,
                 expires_in: self.jwt.ttl().as_secs(),
-                refresh_token: refresh.expose(),
+                refresh_token: &refresh.expose(),
                 refresh_expires_in: refresh_max_age.max(0),
             }),
         })

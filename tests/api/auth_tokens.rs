@@ -20,7 +20,7 @@ fn claims(app: &TestApp, sub: i64, role: &str) -> Value {
     json!({
         "sub": sub.to_string(), "email": "x@example.com", "role": role,
         "iat": now, "exp": now + 300,
-        "iss": app.settings.auth.issuer, "aud": app.settings.auth.audience, "jti": "test",
+        "iss": app.settings.auth.issuer, "aud": app.settings.auth.audience, "jti": "test", "sv": 1,
     })
 }
 

@@ -39,10 +39,10 @@ async fn ready_is_503_when_postgres_goes_away() {
     let body = assert_error(app.get("/ready").await, 503, "service_unavailable").await;
     let text = body.to_string();
     assert!(!text.contains("database \""), "no internals: {text}");
-    // Liveness does not depend on the database, and neither does an
-    // authenticated read of the caller: it costs no database round trip.
+    // Liveness does not depend on the database. Authentication does (the
+    // per-request session check), and says so with a 503, not a 401.
     assert_eq!(app.get("/health").await.status(), 200);
-    assert_eq!(app.get("/api/auth/me").await.status(), 200);
+    assert_error(app.get("/api/auth/me").await, 503, "service_unavailable").await;
     // A route that needs the database says so with a 503, not a 500.
     assert_error(app.get("/api/people").await, 503, "service_unavailable").await;
 }

@@ -259,6 +259,17 @@ impl Drop for TestDatabase {
 }
 
 impl TestApp {
+    /// Another instance of the application on the same database (as behind
+    /// a load balancer); returns its base address.
+    pub async fn spawn_instance(&self) -> String {
+        let app = Application::build(self.settings.clone())
+            .await
+            .expect("second instance builds");
+        let port = app.port();
+        actix_web::rt::spawn(app.run_until_stopped());
+        format!("http://127.0.0.1:{port}")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -423,6 +434,15 @@ impl TestApp {
             .first(&mut conn)
             .expect("user row")
     }
+}
+
+/// What the server stores for a refresh token: SHA-256, hex.
+pub fn token_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Asserts the error envelope and returns the body.

@@ -49,7 +49,12 @@ async fn login_sets_exactly_specified_cookies_and_returns_no_tokens() {
     let me: Value = app.get("/api/auth/me").await.json().await.expect("json");
     assert_eq!(
         me,
-        json!({ "id": body["id"], "email": "ada@example.com", "role": "user" })
+        json!({
+            "id": body["id"],
+            "username": "ada@example.com",
+            "email": "ada@example.com",
+            "role": "user"
+        })
     );
 }
 

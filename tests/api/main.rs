@@ -23,6 +23,7 @@ mod logout;
 mod logs;
 mod people;
 mod refresh;
+mod sessions;
 mod signup;
 mod startup;
 mod static_page;
@@ -39,6 +40,7 @@ fn main() -> std::process::ExitCode {
         logs::tests,
         people::tests,
         refresh::tests,
+        sessions::tests,
         signup::tests,
         startup::tests,
         static_page::tests,
