@@ -10,67 +10,28 @@
 //! TEST_DATABASE_SERVER (default postgres://postgres@127.0.0.1:5432).
 //! Only 127.0.0.1 is contacted; request counts are bounded.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use bff_gateway::{config::Settings, startup::Application};
-use diesel::{Connection, PgConnection, RunQueryDsl};
 use serde_json::json;
-
-fn env_or(key: &str, default: &str) -> String {
-    std::env::var(key).unwrap_or_else(|_| default.to_owned())
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
-async fn probe(client: &reqwest::Client, url: &str, cookie: &str, n: usize) -> Vec<Duration> {
-    let mut samples = Vec::with_capacity(n);
-    for _ in 0..n {
-        let start = Instant::now();
-        let response = client
-            .get(url)
-            .header("cookie", cookie)
-            .send()
-            .await
-            .expect("probe request");
-        assert_eq!(response.status(), 200);
-        samples.push(start.elapsed());
-    }
-    samples.sort();
-    samples
-}
-
-fn report(label: &str, samples: &[Duration]) {
-    println!(
-        "{label:<28} n={:<4} p50={:>8.2?} p95={:>8.2?} max={:>8.2?}",
-        samples.len(),
-        percentile(samples, 0.5),
-        percentile(samples, 0.95),
-        samples[samples.len() - 1]
-    );
-}
+use support::{BenchDatabase, env_or, probe, report};
 
 #[actix_web::main]
 async fn main() {
-    let server = env_or("TEST_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432");
     let logins: usize = env_or("STORM_LOGINS", "64").parse().expect("STORM_LOGINS");
     let cost = env_or("STORM_BCRYPT_COST", "12");
     let cores = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .to_string();
     let concurrency = env_or("STORM_CONCURRENCY", &cores);
-    let name = format!("bff_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::establish(&format!("{server}/postgres")).expect("PostgreSQL");
-    diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut admin)
-        .expect("create database");
+    let database = BenchDatabase::create("postgres");
 
     let vars = [
         ("APP_ENV", "test".to_owned()),
         ("APP_PORT", "0".to_owned()),
-        ("DATABASE_URL", format!("{server}/{name}")),
+        ("DATABASE_URL", database.url()),
         ("BCRYPT_COST", cost.clone()),
         ("BCRYPT_MAX_CONCURRENCY", concurrency.clone()),
     ];
@@ -149,8 +110,4 @@ async fn main() {
         "storm: {refused}/{logins} logins answered 401 in {:.2?}",
         storm_start.elapsed()
     );
-
-    diesel::sql_query(format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
-        .execute(&mut admin)
-        .expect("drop database");
 }
