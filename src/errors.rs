@@ -4,7 +4,7 @@
 use actix_web::{
     HttpResponse, ResponseError,
     error::{JsonPayloadError, PathError, QueryPayloadError},
-    http::{StatusCode, header},
+    http::{Method, StatusCode, header},
 };
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Serialize;
@@ -83,8 +83,9 @@ pub enum AppError {
     NotFound(&'static str),
     #[error("route not found")]
     RouteNotFound,
+    /// The methods the resource does answer, for the `Allow` header.
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed(Vec<Method>),
     #[error("conflict: {code}")]
     Conflict {
         code: &'static str,
@@ -121,7 +122,7 @@ impl AppError {
             400 => AppError::bad_request("bad_request", "Bad request"),
             401 => AppError::Unauthenticated(AuthFailure::TokenMissing),
             404 => AppError::RouteNotFound,
-            405 => AppError::MethodNotAllowed,
+            405 => AppError::MethodNotAllowed(Vec::new()),
             413 => AppError::PayloadTooLarge,
             415 => AppError::UnsupportedMediaType,
             s if s >= 500 => AppError::Internal(String::new()),
@@ -142,7 +143,7 @@ impl AppError {
             AppError::Forbidden => ("insufficient_role", "Insufficient permissions"),
             AppError::NotFound(message) => ("not_found", message),
             AppError::RouteNotFound => ("route_not_found", "Route not found"),
-            AppError::MethodNotAllowed => ("method_not_allowed", "Method not allowed"),
+            AppError::MethodNotAllowed(_) => ("method_not_allowed", "Method not allowed"),
             AppError::Conflict { code, message } => (code, message),
             AppError::Unavailable(_) => (
                 "service_unavailable",
@@ -194,7 +195,7 @@ impl ResponseError for AppError {
             AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::NotFound(_) | AppError::RouteNotFound => StatusCode::NOT_FOUND,
-            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -214,8 +215,17 @@ impl ResponseError for AppError {
             _ => &[],
         };
         let mut response = HttpResponse::build(status);
-        if let AppError::Unauthenticated(failure) = self {
-            response.insert_header((header::WWW_AUTHENTICATE, failure.www_authenticate()));
+        match self {
+            AppError::Unauthenticated(failure) => {
+                response.insert_header((header::WWW_AUTHENTICATE, failure.www_authenticate()));
+            }
+            // RFC 9110 requires `Allow` on a 405; a framework-made 405 knows no
+            // methods and sends none rather than a wrong list.
+            AppError::MethodNotAllowed(methods) if !methods.is_empty() => {
+                let allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
+                response.insert_header((header::ALLOW, allow.join(", ")));
+            }
+            _ => {}
         }
         response.json(ErrorBody {
             status_code: status.as_u16(),
