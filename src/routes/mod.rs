@@ -4,29 +4,18 @@ pub mod auth;
 pub mod health;
 pub mod people;
 
-use actix_web::{
-    HttpResponse, Resource, Route,
-    http::{
-        Method,
-        header::{self, HeaderValue},
-    },
-    middleware::DefaultHeaders,
-    web,
-};
+use actix_web::{HttpResponse, Resource, Route, http::Method, web};
 
 use crate::errors::AppError;
+
+pub const API_PREFIX: &str = "/api";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use Method as M;
     cfg.service(resource("/health", [(M::GET, web::to(health::health))]))
         .service(resource("/ready", [(M::GET, web::to(health::ready))]))
         .service(
-            web::scope("/api")
-                // Everything under /api is per-user or volatile: never cache it.
-                .wrap(
-                    DefaultHeaders::new()
-                        .add((header::CACHE_CONTROL, HeaderValue::from_static("no-store"))),
-                )
+            web::scope(API_PREFIX)
                 .service(resource("/auth/signup", [(M::POST, web::to(auth::signup))]))
                 .service(resource("/auth/login", [(M::POST, web::to(auth::login))]))
                 .service(resource(
@@ -75,6 +64,27 @@ fn resource<const N: usize>(path: &str, routes: [(Method, Route); N]) -> Resourc
     }))
 }
 
+/// The paths the `/api` scope matches: `/api` itself and below, not `/apix`.
+pub fn is_api_path(path: &str) -> bool {
+    path.strip_prefix(API_PREFIX)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 pub async fn route_not_found() -> Result<HttpResponse, AppError> {
     Err(AppError::RouteNotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_api_path;
+
+    #[test]
+    fn the_api_prefix_ends_at_a_segment_boundary() {
+        for path in ["/api", "/api/", "/api/people/1"] {
+            assert!(is_api_path(path), "{path}");
+        }
+        for path in ["/", "/apix", "/app.js", "/health", "/API/people"] {
+            assert!(!is_api_path(path), "{path}");
+        }
+    }
 }

@@ -1,10 +1,93 @@
 //! Response hygiene: what every response says about itself, and which
 //! methods a resource answers.
 
-use reqwest::Method;
+use reqwest::{Method, Response, header::CONTENT_TYPE};
 use serde_json::json;
 
-use crate::helpers::{assert_error, spawn_app};
+use crate::helpers::{assert_error, assert_security_headers, spawn_app};
+
+const ALLOWED: &str = "http://localhost:4200";
+const EVIL: &str = "https://evil.example";
+
+fn checked(response: Response, status: u16) -> Response {
+    assert_eq!(response.status(), status, "{}", response.url().path());
+    assert_security_headers(&response);
+    response
+}
+
+#[actix_web::test]
+async fn every_response_carries_the_security_headers_whatever_its_status() {
+    let app = spawn_app().await;
+    let anonymous = |method: Method, path: &str| app.client.request(method, app.url(path));
+    let send = |request: reqwest::RequestBuilder| async move {
+        request.send().await.expect("request is sent")
+    };
+
+    // Successes: the API, a probe outside it, the demo page.
+    app.logged_in_user("user@example.com").await;
+    checked(app.get("/api/auth/me").await, 200);
+    let id = app.create_person("Ada", "Lovelace").await;
+    checked(app.get(&format!("/api/people/{id}")).await, 200);
+    checked(send(anonymous(Method::GET, "/health")).await, 200);
+    checked(send(anonymous(Method::GET, "/")).await, 200);
+
+    // Errors made by handlers and extractors.
+    checked(send(anonymous(Method::GET, "/api/auth/me")).await, 401);
+    checked(
+        app.request(Method::DELETE, &format!("/api/people/{id}"), None)
+            .await,
+        403,
+    );
+    checked(app.get("/api/people/abc").await, 400);
+    checked(app.get("/api/people/999999").await, 404);
+    checked(app.request(Method::DELETE, "/api/people", None).await, 405);
+    let huge = json!({ "firstName": "a".repeat(20_000), "lastName": "b" }).to_string();
+    let oversize = anonymous(Method::POST, "/api/people")
+        .header(CONTENT_TYPE, "application/json")
+        .body(huge.clone());
+    checked(app.send(oversize, "/api/people").await, 413);
+    checked(
+        send(
+            anonymous(Method::POST, "/api/auth/signup")
+                .header(CONTENT_TYPE, "text/plain")
+                .body("{}"),
+        )
+        .await,
+        415,
+    );
+
+    // Responses made outside any handler: default services, the body
+    // limit of a raw-bytes route, CORS preflights either way.
+    checked(send(anonymous(Method::GET, "/api/nothing-here")).await, 404);
+    checked(send(anonymous(Method::POST, "/api")).await, 404);
+    checked(send(anonymous(Method::GET, "/no-such-file.txt")).await, 404);
+    checked(
+        send(
+            anonymous(Method::POST, "/api/auth/refresh")
+                .header(CONTENT_TYPE, "application/json")
+                .body(huge),
+        )
+        .await,
+        413,
+    );
+    let preflight = |origin: &'static str| {
+        anonymous(Method::OPTIONS, "/api/people")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+    };
+    checked(send(preflight(ALLOWED)).await, 200);
+    checked(send(preflight(EVIL)).await, 400);
+}
+
+#[actix_web::test]
+async fn no_response_names_the_server_software() {
+    let app = spawn_app().await;
+    for path in ["/", "/health", "/api/auth/me", "/api/nothing-here"] {
+        let response = app.get(path).await;
+        assert!(response.headers().get("server").is_none(), "{path}");
+        assert!(response.headers().get("x-powered-by").is_none(), "{path}");
+    }
+}
 
 #[actix_web::test]
 async fn a_405_lists_exactly_the_methods_the_resource_answers() {
