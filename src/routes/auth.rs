@@ -1,6 +1,11 @@
 //! Sign-up, login, refresh, logout and "who am I".
 
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, cookie::Cookie, web};
+use actix_web::{
+    HttpMessage, HttpRequest, HttpResponse, ResponseError,
+    cookie::Cookie,
+    http::header::{self, HeaderValue},
+    web,
+};
 use chrono::{NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::json;
@@ -269,6 +274,12 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         }
     };
     add_cookies(&mut response, state.cookies.cleared());
+    // Also drops cookies a misbehaving client or an old deployment may have
+    // set under other names or paths, which the Max-Age=0 pair cannot reach.
+    response.headers_mut().insert(
+        header::CLEAR_SITE_DATA,
+        HeaderValue::from_static("\"cookies\""),
+    );
     response
 }
 

@@ -4,7 +4,7 @@
 use reqwest::{Method, Response, header::CONTENT_TYPE};
 use serde_json::json;
 
-use crate::helpers::{assert_error, assert_security_headers, spawn_app};
+use crate::helpers::{PASSWORD, assert_error, assert_security_headers, spawn_app};
 
 const ALLOWED: &str = "http://localhost:4200";
 const EVIL: &str = "https://evil.example";
@@ -153,4 +153,29 @@ async fn method_override_headers_and_query_are_ignored() {
 
     assert_eq!(app.count("people"), 1);
     assert_eq!(app.get(&path).await.status(), 200);
+}
+
+#[actix_web::test]
+async fn both_logout_routes_tell_the_browser_to_clear_its_cookies() {
+    let app = spawn_app().await;
+    app.logged_in_user("ada@example.com").await;
+    let clear_site_data = |response: &Response| response.headers().get("clear-site-data").cloned();
+    let refreshed = app.post_empty("/api/auth/refresh").await;
+    assert_eq!(refreshed.status(), 200);
+    assert_eq!(clear_site_data(&refreshed), None, "only logout clears");
+
+    for path in ["/api/auth/logout", "/api/auth/refresh/revoke"] {
+        let login = app.login("ada@example.com", PASSWORD).await;
+        assert_eq!(login.status(), 200);
+        // With a session, and again without one (logout is idempotent).
+        for _ in 0..2 {
+            let response = checked(app.post_empty(path).await, 204);
+            assert_eq!(
+                clear_site_data(&response).as_ref().map(|v| v.to_str().ok()),
+                Some(Some("\"cookies\"")),
+                "{path}"
+            );
+        }
+    }
+    assert_eq!(app.stored_session("ada@example.com"), (None, None));
 }
