@@ -79,6 +79,9 @@ pub enum AppError {
     Unauthenticated(AuthFailure),
     #[error("insufficient role")]
     Forbidden,
+    /// A cookie-authenticated write from an origin that may not make it.
+    #[error("cross-site request refused")]
+    CsrfRejected,
     #[error("not found: {0}")]
     NotFound(&'static str),
     #[error("route not found")]
@@ -141,6 +144,10 @@ impl AppError {
             AppError::PayloadTooLarge => ("payload_too_large", "Request body is too large"),
             AppError::Unauthenticated(failure) => failure.code_and_message(),
             AppError::Forbidden => ("insufficient_role", "Insufficient permissions"),
+            AppError::CsrfRejected => (
+                "csrf_rejected",
+                "Request refused: it came from an origin that may not use this session",
+            ),
             AppError::NotFound(message) => ("not_found", message),
             AppError::RouteNotFound => ("route_not_found", "Route not found"),
             AppError::MethodNotAllowed(_) => ("method_not_allowed", "Method not allowed"),
@@ -193,7 +200,7 @@ impl ResponseError for AppError {
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::Forbidden | AppError::CsrfRejected => StatusCode::FORBIDDEN,
             AppError::NotFound(_) | AppError::RouteNotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Conflict { .. } => StatusCode::CONFLICT,

@@ -17,7 +17,7 @@ use actix_web::{
 };
 
 use crate::{
-    auth::{cookies::SessionCookies, jwt::JwtKeys, password::PasswordHasher},
+    auth::{cookies::SessionCookies, csrf::TrustedOrigins, jwt::JwtKeys, password::PasswordHasher},
     config::Settings,
     db::{self, DbPool, DbSetupError},
     errors::{AppError, ErrorBody},
@@ -30,6 +30,7 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub passwords: PasswordHasher,
     pub cookies: SessionCookies,
+    pub origins: TrustedOrigins,
     pub refresh_ttl: chrono::TimeDelta,
     pub token_body_delivery: bool,
 }
@@ -100,6 +101,7 @@ pub async fn build_state(settings: &Settings) -> Result<web::Data<AppState>, Sta
         jwt: JwtKeys::new(&settings.auth),
         passwords,
         cookies: SessionCookies::new(&settings.cookies, settings.auth.access_ttl),
+        origins: TrustedOrigins::new(&settings.cors.allowed_origins),
         refresh_ttl,
         token_body_delivery: settings.auth.token_body_delivery,
     }))

@@ -1,7 +1,7 @@
 //! Sign-up, login, refresh, logout and "who am I".
 
 use actix_web::{
-    HttpMessage, HttpRequest, HttpResponse, ResponseError,
+    HttpRequest, HttpResponse, ResponseError,
     cookie::Cookie,
     http::header::{self, HeaderValue},
     web,
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::json;
 
 use crate::{
-    auth::{AuthUser, RefreshToken, Role, extractors::access_token},
+    auth::{AuthUser, RefreshToken, Role, csrf::declares_json, extractors::access_token},
     db::{self, models::NewUser, users},
     errors::{AppError, AuthFailure, FieldError, is_unique_violation},
     startup::AppState,
@@ -308,8 +308,7 @@ fn optional_json<T: DeserializeOwned + Default>(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    let is_json = matches!(req.mime_type(), Ok(Some(m)) if m.essence_str() == "application/json");
-    if !is_json {
+    if !declares_json(req) {
         return Err(AppError::UnsupportedMediaType);
     }
     serde_json::from_slice(body).map_err(|e| AppError::from_body_error(&e))

@@ -6,7 +6,7 @@ pub mod people;
 
 use actix_web::{HttpResponse, Resource, Route, http::Method, web};
 
-use crate::errors::AppError;
+use crate::{auth::csrf, errors::AppError};
 
 pub const API_PREFIX: &str = "/api";
 
@@ -16,6 +16,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/ready", [(M::GET, web::to(health::ready))]))
         .service(
             web::scope(API_PREFIX)
+                // Wraps the scope's routing, so a refused write reaches no
+                // handler at all.
+                .wrap(actix_web::middleware::from_fn(csrf::guard_unsafe_requests))
                 .service(resource("/auth/signup", [(M::POST, web::to(auth::signup))]))
                 .service(resource("/auth/login", [(M::POST, web::to(auth::login))]))
                 .service(resource(

@@ -2,6 +2,7 @@
 mod auth_tokens;
 mod cli;
 mod cors;
+mod csrf;
 mod headers;
 mod health;
 mod helpers;
