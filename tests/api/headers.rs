@@ -38,6 +38,10 @@ async fn every_response_carries_the_security_headers_whatever_its_status() {
             .await,
         403,
     );
+    let forged = anonymous(Method::POST, "/api/people")
+        .header("origin", EVIL)
+        .json(&json!({ "firstName": "Evil", "lastName": "Forged" }));
+    checked(app.send(forged, "/api/people").await, 403);
     checked(app.get("/api/people/abc").await, 400);
     checked(app.get("/api/people/999999").await, 404);
     checked(app.request(Method::DELETE, "/api/people", None).await, 405);
