@@ -4,7 +4,7 @@
 use actix_web::{
     HttpResponse, ResponseError,
     error::{JsonPayloadError, PathError, QueryPayloadError},
-    http::{StatusCode, header},
+    http::{Method, StatusCode, header},
 };
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Serialize;
@@ -88,12 +88,16 @@ pub enum AppError {
     Unauthenticated(AuthFailure),
     #[error("insufficient role")]
     Forbidden,
+    /// A cookie-authenticated write from an origin that may not make it.
+    #[error("cross-site request refused")]
+    CsrfRejected,
     #[error("not found: {0}")]
     NotFound(&'static str),
     #[error("route not found")]
     RouteNotFound,
+    /// The methods the resource does answer, for the `Allow` header.
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed(Vec<Method>),
     #[error("conflict: {code}")]
     Conflict {
         code: &'static str,
@@ -130,7 +134,7 @@ impl AppError {
             400 => AppError::bad_request("bad_request", "Bad request"),
             401 => AppError::Unauthenticated(AuthFailure::TokenMissing),
             404 => AppError::RouteNotFound,
-            405 => AppError::MethodNotAllowed,
+            405 => AppError::MethodNotAllowed(Vec::new()),
             413 => AppError::PayloadTooLarge,
             415 => AppError::UnsupportedMediaType,
             s if s >= 500 => AppError::Internal(String::new()),
@@ -149,9 +153,13 @@ impl AppError {
             AppError::PayloadTooLarge => ("payload_too_large", "Request body is too large"),
             AppError::Unauthenticated(failure) => failure.code_and_message(),
             AppError::Forbidden => ("insufficient_role", "Insufficient permissions"),
+            AppError::CsrfRejected => (
+                "csrf_rejected",
+                "Request refused: it came from an origin that may not use this session",
+            ),
             AppError::NotFound(message) => ("not_found", message),
             AppError::RouteNotFound => ("route_not_found", "Route not found"),
-            AppError::MethodNotAllowed => ("method_not_allowed", "Method not allowed"),
+            AppError::MethodNotAllowed(_) => ("method_not_allowed", "Method not allowed"),
             AppError::Conflict { code, message } => (code, message),
             AppError::Unavailable(_) => (
                 "service_unavailable",
@@ -201,9 +209,9 @@ impl ResponseError for AppError {
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::Forbidden | AppError::CsrfRejected => StatusCode::FORBIDDEN,
             AppError::NotFound(_) | AppError::RouteNotFound => StatusCode::NOT_FOUND,
-            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -223,8 +231,17 @@ impl ResponseError for AppError {
             _ => &[],
         };
         let mut response = HttpResponse::build(status);
-        if let AppError::Unauthenticated(failure) = self {
-            response.insert_header((header::WWW_AUTHENTICATE, failure.www_authenticate()));
+        match self {
+            AppError::Unauthenticated(failure) => {
+                response.insert_header((header::WWW_AUTHENTICATE, failure.www_authenticate()));
+            }
+            // RFC 9110 requires `Allow` on a 405; a framework-made 405 knows no
+            // methods and sends none rather than a wrong list.
+            AppError::MethodNotAllowed(methods) if !methods.is_empty() => {
+                let allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
+                response.insert_header((header::ALLOW, allow.join(", ")));
+            }
+            _ => {}
         }
         response.json(ErrorBody {
             status_code: status.as_u16(),

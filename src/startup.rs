@@ -10,14 +10,17 @@ use actix_web::{
     dev::{Server, ServiceResponse},
     http::{
         Method, StatusCode,
-        header::{self, HeaderValue},
+        header::{self, HeaderMap, HeaderValue},
     },
     middleware::{self, ErrorHandlerResponse, ErrorHandlers, Logger, Next},
     web,
 };
 
 use crate::{
-    auth::{SuccessorKey, cookies::SessionCookies, jwt::JwtKeys, password::PasswordHasher},
+    auth::{
+        SuccessorKey, cookies::SessionCookies, csrf::TrustedOrigins, jwt::JwtKeys,
+        password::PasswordHasher,
+    },
     config::Settings,
     db::{self, DbPool, DbSetupError},
     errors::{AppError, ErrorBody},
@@ -30,6 +33,7 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub passwords: PasswordHasher,
     pub cookies: SessionCookies,
+    pub origins: TrustedOrigins,
     pub refresh_ttl: chrono::TimeDelta,
     /// How long the immediately previous refresh token still succeeds.
     pub reuse_window: chrono::TimeDelta,
@@ -107,6 +111,7 @@ pub async fn build_state(settings: &Settings) -> Result<web::Data<AppState>, Sta
         jwt: JwtKeys::new(&settings.auth),
         passwords,
         cookies: SessionCookies::new(&settings.cookies, settings.auth.access_ttl),
+        origins: TrustedOrigins::new(&settings.cors.allowed_origins),
         refresh_ttl,
         reuse_window,
         successor_key,
@@ -187,32 +192,59 @@ const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self';
      connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
-/// Final touches on every response, errors included (it wraps CORS).
+/// Final touches on every response, errors included (it wraps CORS, and the
+/// JSON error envelope wraps it).
 async fn response_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let mut res = next.call(req).await?;
-    let is_html = res
-        .headers()
+    let under_api = routes::is_api_path(req.path());
+    match next.call(req).await {
+        Ok(mut res) => {
+            secure_headers(res.headers_mut(), under_api);
+            Ok(res)
+        }
+        // An error that escapes the inner services is rendered by the server
+        // after every middleware; the mapper still gives it the headers.
+        Err(mut err) => {
+            err.add_response_mapper(move |mut res| {
+                secure_headers(res.headers_mut(), under_api);
+                res
+            });
+            Err(err)
+        }
+    }
+}
+
+fn secure_headers(headers: &mut HeaderMap, under_api: bool) {
+    let is_html = headers
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
-    let headers = res.headers_mut();
     // actix-cors adds `Access-Control-Allow-Credentials` to every response; a
     // response that allows no origin carries no `Access-Control-Allow-*` at all.
     if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
         headers.remove(header::ACCESS_CONTROL_ALLOW_CREDENTIALS);
     }
     let policy = if is_html { PAGE_CSP } else { API_CSP };
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(policy),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    Ok(res)
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, policy),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        // For browsers that predate CSP frame-ancestors.
+        (header::X_FRAME_OPTIONS, "DENY"),
+        // URLs carry ids; no other site learns them from a link or a fetch.
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    // Here rather than on the /api scope, so that responses made outside the
+    // scope's routing (CORS preflights, framework errors) are covered too:
+    // everything under /api is per-user or volatile.
+    if under_api {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    // Nothing in the stack sets it today; a layer added later must not
+    // announce its name and version either.
+    headers.remove(header::SERVER);
 }
 
 /// Method, path (never the query string), status and latency. No headers:

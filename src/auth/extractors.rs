@@ -34,9 +34,14 @@ pub fn require_admin(user: &AuthUser) -> Result<(), AppError> {
 /// Where the access token came from, for routes (logout) that accept a
 /// token after its expiry.
 pub fn access_token(req: &HttpRequest, state: &AppState) -> Result<Option<String>, AuthFailure> {
-    if let Some(token) = state.cookies.access_token(req) {
-        return Ok(Some(token));
+    match state.cookies.access_token(req) {
+        Some(token) => Ok(Some(token)),
+        None => bearer_token(req),
     }
+}
+
+/// The token of an `Authorization: Bearer` header, if there is one.
+pub fn bearer_token(req: &HttpRequest) -> Result<Option<String>, AuthFailure> {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };

@@ -2,6 +2,7 @@
 //! the typed extractor that resolves the caller once per request.
 
 pub mod cookies;
+pub mod csrf;
 pub mod extractors;
 pub mod jwt;
 pub mod password;

@@ -1,12 +1,17 @@
 //! Sign-up, login, refresh, logout and "who am I".
 
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, cookie::Cookie, web};
+use actix_web::{
+    HttpRequest, HttpResponse, ResponseError,
+    cookie::Cookie,
+    http::header::{self, HeaderValue},
+    web,
+};
 use chrono::{NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::json;
 
 use crate::{
-    auth::{AuthUser, RefreshToken, Role, extractors::access_token},
+    auth::{AuthUser, RefreshToken, Role, csrf::declares_json, extractors::access_token},
     db::{self, models::NewUser, users},
     errors::{AppError, AuthFailure, FieldError, is_unique_violation},
     startup::AppState,
@@ -325,6 +330,12 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         }
     };
     add_cookies(&mut response, state.cookies.cleared());
+    // Also drops cookies a misbehaving client or an old deployment may have
+    // set under other names or paths, which the Max-Age=0 pair cannot reach.
+    response.headers_mut().insert(
+        header::CLEAR_SITE_DATA,
+        HeaderValue::from_static("\"cookies\""),
+    );
     response
 }
 
@@ -356,8 +367,7 @@ fn optional_json<T: DeserializeOwned + Default>(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    let is_json = matches!(req.mime_type(), Ok(Some(m)) if m.essence_str() == "application/json");
-    if !is_json {
+    if !declares_json(req) {
         return Err(AppError::UnsupportedMediaType);
     }
     serde_json::from_slice(body).map_err(|e| AppError::from_body_error(&e))

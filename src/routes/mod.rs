@@ -4,56 +4,90 @@ pub mod auth;
 pub mod health;
 pub mod people;
 
-use actix_web::{
-    HttpResponse, Resource,
-    http::header::{self, HeaderValue},
-    middleware::DefaultHeaders,
-    web,
-};
+use actix_web::{HttpResponse, Resource, Route, http::Method, web};
 
-use crate::errors::AppError;
+use crate::{auth::csrf, errors::AppError};
+
+pub const API_PREFIX: &str = "/api";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/health").route(web::get().to(health::health)))
-        .service(resource("/ready").route(web::get().to(health::ready)))
+    use Method as M;
+    cfg.service(resource("/health", [(M::GET, web::to(health::health))]))
+        .service(resource("/ready", [(M::GET, web::to(health::ready))]))
         .service(
-            web::scope("/api")
-                // Everything under /api is per-user or volatile: never cache it.
-                .wrap(
-                    DefaultHeaders::new()
-                        .add((header::CACHE_CONTROL, HeaderValue::from_static("no-store"))),
-                )
-                .service(resource("/auth/signup").route(web::post().to(auth::signup)))
-                .service(resource("/auth/login").route(web::post().to(auth::login)))
-                .service(resource("/auth/refresh").route(web::post().to(auth::refresh)))
+            web::scope(API_PREFIX)
+                // Wraps the scope's routing, so a refused write reaches no
+                // handler at all.
+                .wrap(actix_web::middleware::from_fn(csrf::guard_unsafe_requests))
+                .service(resource("/auth/signup", [(M::POST, web::to(auth::signup))]))
+                .service(resource("/auth/login", [(M::POST, web::to(auth::login))]))
+                .service(resource(
+                    "/auth/refresh",
+                    [(M::POST, web::to(auth::refresh))],
+                ))
                 // Under the refresh path, so the refresh cookie reaches it and a
                 // browser can revoke after its access cookie is gone.
-                .service(resource("/auth/refresh/revoke").route(web::post().to(auth::logout)))
-                .service(resource("/auth/logout").route(web::post().to(auth::logout)))
-                .service(resource("/auth/me").route(web::get().to(auth::me)))
-                .service(
-                    resource("/people")
-                        .route(web::get().to(people::list))
-                        .route(web::post().to(people::create)),
-                )
-                .service(
-                    resource("/people/{id}")
-                        .route(web::get().to(people::get))
-                        .route(web::put().to(people::update))
-                        .route(web::delete().to(people::delete)),
-                )
+                .service(resource(
+                    "/auth/refresh/revoke",
+                    [(M::POST, web::to(auth::logout))],
+                ))
+                .service(resource("/auth/logout", [(M::POST, web::to(auth::logout))]))
+                .service(resource("/auth/me", [(M::GET, web::to(auth::me))]))
+                .service(resource(
+                    "/people",
+                    [
+                        (M::GET, web::to(people::list)),
+                        (M::POST, web::to(people::create)),
+                    ],
+                ))
+                .service(resource(
+                    "/people/{id}",
+                    [
+                        (M::GET, web::to(people::get)),
+                        (M::PUT, web::to(people::update)),
+                        (M::DELETE, web::to(people::delete)),
+                    ],
+                ))
                 .default_service(web::to(route_not_found)),
         );
 }
 
-fn resource(path: &str) -> Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+/// A resource answering exactly `routes`; any other method gets 405 with an
+/// `Allow` header built from the same list, so the two cannot drift apart.
+fn resource<const N: usize>(path: &str, routes: [(Method, Route); N]) -> Resource {
+    let allowed: Vec<Method> = routes.iter().map(|(method, _)| method.clone()).collect();
+    let resource = routes
+        .into_iter()
+        .fold(web::resource(path), |resource, (method, route)| {
+            resource.route(route.method(method))
+        });
+    resource.default_service(web::to(move || {
+        let allowed = allowed.clone();
+        async move { Err::<HttpResponse, _>(AppError::MethodNotAllowed(allowed)) }
+    }))
+}
+
+/// The paths the `/api` scope matches: `/api` itself and below, not `/apix`.
+pub fn is_api_path(path: &str) -> bool {
+    path.strip_prefix(API_PREFIX)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 pub async fn route_not_found() -> Result<HttpResponse, AppError> {
     Err(AppError::RouteNotFound)
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, AppError> {
-    Err(AppError::MethodNotAllowed)
+#[cfg(test)]
+mod tests {
+    use super::is_api_path;
+
+    #[test]
+    fn the_api_prefix_ends_at_a_segment_boundary() {
+        for path in ["/api", "/api/", "/api/people/1"] {
+            assert!(is_api_path(path), "{path}");
+        }
+        for path in ["/", "/apix", "/app.js", "/health", "/API/people"] {
+            assert!(!is_api_path(path), "{path}");
+        }
+    }
 }

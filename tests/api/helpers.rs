@@ -463,3 +463,30 @@ pub async fn assert_error(response: Response, status: u16, code: &str) -> Value 
     assert!(body["errors"].is_array(), "errors in {body}");
     body
 }
+
+pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// The headers every response carries, whatever its status or origin in the
+/// stack: no framing, sniffing, referrer or server banner; the API CSP (the
+/// demo page keeps its own); and no caching of anything under /api.
+pub fn assert_security_headers(response: &Response) {
+    let what = format!("{} {}", response.status(), response.url().path());
+    let headers = response.headers();
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    assert_eq!(get("x-content-type-options"), Some("nosniff"), "{what}");
+    assert_eq!(get("x-frame-options"), Some("DENY"), "{what}");
+    assert_eq!(get("referrer-policy"), Some("no-referrer"), "{what}");
+    let is_html = get("content-type").is_some_and(|ct| ct.starts_with("text/html"));
+    let csp = get("content-security-policy").unwrap_or_default();
+    if is_html {
+        assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+        assert!(csp.contains("script-src 'self'"), "{what}: {csp}");
+    } else {
+        assert_eq!(csp, API_CSP, "{what}");
+    }
+    let path = response.url().path();
+    if path == "/api" || path.starts_with("/api/") {
+        assert_eq!(get("cache-control"), Some("no-store"), "{what}");
+    }
+    assert_eq!(get("server"), None, "{what}");
+}

@@ -60,6 +60,15 @@ async fn logs_never_contain_secrets_tokens_or_emails() {
         .expect("refresh");
     assert_eq!(rotated.status(), 200);
     let new_refresh = find_cookie(&set_cookies(&rotated), "refreshToken").value;
+    let forged = client
+        .post(format!("{base}/api/people?probe=1"))
+        .header("cookie", format!("accessToken={access}"))
+        .header("origin", "https://evil.example")
+        .json(&json!({ "firstName": "Evil", "lastName": "Forged" }))
+        .send()
+        .await
+        .expect("forged write");
+    assert_eq!(forged.status(), 403);
     let logout = client
         .post(format!("{base}/api/auth/logout"))
         .bearer_auth(&access)
@@ -76,6 +85,12 @@ async fn logs_never_contain_secrets_tokens_or_emails() {
     assert!(log.contains("refresh: user_id="), "{log}");
     assert!(log.contains("logout: user_id="), "{log}");
     assert!(log.contains("POST /api/auth/login 200"), "{log}");
+    assert!(
+        log.contains(
+            r#"csrf rejected: POST /api/people origin="https://evil.example" sec-fetch-site=-"#
+        ),
+        "{log}"
+    );
     for secret in [
         PASSWORD,
         "not-the-password",

@@ -14,7 +14,9 @@ mod auth_tokens;
 mod binary;
 mod cli;
 mod cors;
+mod csrf;
 mod harness;
+mod headers;
 mod health;
 mod helpers;
 mod input;
@@ -33,6 +35,8 @@ fn main() -> std::process::ExitCode {
         auth_tokens::tests,
         cli::tests,
         cors::tests,
+        csrf::tests,
+        headers::tests,
         health::tests,
         input::tests,
         login::tests,
