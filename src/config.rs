@@ -3,6 +3,8 @@
 
 use std::{fmt, net::IpAddr, time::Duration};
 
+use crate::client_ip::TrustedProxies;
+
 /// Used only in development/test when `PASSWORD_PEPPER` is unset, so that a
 /// local database keeps working across restarts. Production refuses it.
 const DEV_PASSWORD_PEPPER: &str = "development-only-pepper-never-use-in-production!";
@@ -115,6 +117,8 @@ pub struct ServerSettings {
     pub workers: usize,
     pub json_limit: usize,
     pub static_dir: String,
+    /// Peers whose `X-Forwarded-For` is believed (see src/client_ip.rs).
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Debug, Clone)]
@@ -205,6 +209,10 @@ impl Settings {
             static_dir: vars
                 .get("STATIC_DIR")
                 .unwrap_or_else(|| "static".to_owned()),
+            trusted_proxies: TrustedProxies::parse(
+                &vars.get("TRUSTED_PROXIES").unwrap_or_default(),
+            )
+            .map_err(|reason| ConfigError::invalid("TRUSTED_PROXIES", reason))?,
         };
 
         let url = vars.get("DATABASE_URL").ok_or(ConfigError::Missing {
@@ -550,6 +558,7 @@ mod tests {
         assert!(s.auth.leeway <= Duration::from_secs(30));
         assert!(!s.auth.token_body_delivery);
         assert!(s.cors.allowed_origins.is_empty());
+        assert!(s.server.trusted_proxies.is_empty());
     }
 
     #[test]
@@ -583,6 +592,8 @@ mod tests {
             (("JWT_LEEWAY", "5m"), "JWT_LEEWAY"),
             (("DATABASE_URL", "mysql://x"), "DATABASE_URL"),
             (("ACCESS_COOKIE_NAME", "bad name"), "ACCESS_COOKIE_NAME"),
+            (("TRUSTED_PROXIES", "10.0.0.1/8"), "TRUSTED_PROXIES"),
+            (("TRUSTED_PROXIES", "0.0.0.0/0"), "TRUSTED_PROXIES"),
         ] {
             let text = err_text(&[DB, pair]);
             assert!(text.contains(var), "{pair:?} gave `{text}`");

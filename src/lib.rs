@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod blocking;
 pub mod cli;
+pub mod client_ip;
 pub mod config;
 pub mod db;
 pub mod errors;
