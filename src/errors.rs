@@ -90,6 +90,9 @@ pub enum AppError {
         code: &'static str,
         message: &'static str,
     },
+    /// Throttled (src/throttle.rs); the client may retry after this many seconds.
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -144,6 +147,9 @@ impl AppError {
             AppError::RouteNotFound => ("route_not_found", "Route not found"),
             AppError::MethodNotAllowed => ("method_not_allowed", "Method not allowed"),
             AppError::Conflict { code, message } => (code, message),
+            AppError::TooManyRequests { .. } => {
+                ("too_many_requests", "Too many attempts; try again later")
+            }
             AppError::Unavailable(_) => (
                 "service_unavailable",
                 "Service temporarily unavailable; try again",
@@ -196,6 +202,7 @@ impl ResponseError for AppError {
             AppError::NotFound(_) | AppError::RouteNotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -214,8 +221,14 @@ impl ResponseError for AppError {
             _ => &[],
         };
         let mut response = HttpResponse::build(status);
-        if let AppError::Unauthenticated(failure) = self {
-            response.insert_header((header::WWW_AUTHENTICATE, failure.www_authenticate()));
+        match self {
+            AppError::Unauthenticated(failure) => {
+                response.insert_header((header::WWW_AUTHENTICATE, failure.www_authenticate()));
+            }
+            AppError::TooManyRequests { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, *retry_after_secs));
+            }
+            _ => {}
         }
         response.json(ErrorBody {
             status_code: status.as_u16(),
