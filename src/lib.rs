@@ -10,4 +10,5 @@ pub mod errors;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
+pub mod throttle;
 pub mod validation;

@@ -18,13 +18,15 @@ use actix_web::{
 
 use crate::{
     auth::{cookies::SessionCookies, jwt::JwtKeys, password::PasswordHasher},
+    client_ip::TrustedProxies,
     config::Settings,
     db::{self, DbPool, DbSetupError},
     errors::{AppError, ErrorBody},
     routes,
+    throttle::Throttle,
 };
 
-/// Shared, read-only state of every worker.
+/// State shared by every worker: read-only, except the throttle's counters.
 pub struct AppState {
     pub pool: DbPool,
     pub jwt: JwtKeys,
@@ -32,6 +34,8 @@ pub struct AppState {
     pub cookies: SessionCookies,
     pub refresh_ttl: chrono::TimeDelta,
     pub token_body_delivery: bool,
+    pub trusted_proxies: TrustedProxies,
+    pub throttle: Throttle,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +106,8 @@ pub async fn build_state(settings: &Settings) -> Result<web::Data<AppState>, Sta
         cookies: SessionCookies::new(&settings.cookies, settings.auth.access_ttl),
         refresh_ttl,
         token_body_delivery: settings.auth.token_body_delivery,
+        trusted_proxies: settings.server.trusted_proxies.clone(),
+        throttle: Throttle::new(&settings.throttle),
     }))
 }
 

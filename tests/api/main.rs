@@ -12,3 +12,4 @@ mod people;
 mod refresh;
 mod signup;
 mod static_page;
+mod throttle;
