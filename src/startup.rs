@@ -174,6 +174,8 @@ fn cors(origins: &[String]) -> Cors {
             Method::OPTIONS,
         ])
         .allowed_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        // A cross-origin SPA needs it to know how long a 429 lasts.
+        .expose_headers([header::RETRY_AFTER])
         .supports_credentials()
         .max_age(600)
 }
@@ -195,10 +197,12 @@ async fn response_headers(
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
     let headers = res.headers_mut();
-    // actix-cors adds `Access-Control-Allow-Credentials` to every response; a
-    // response that allows no origin carries no `Access-Control-Allow-*` at all.
+    // actix-cors adds `Access-Control-Allow-Credentials` and `-Expose-Headers`
+    // to every response; a response that allows no origin carries no CORS
+    // headers at all.
     if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
         headers.remove(header::ACCESS_CONTROL_ALLOW_CREDENTIALS);
+        headers.remove(header::ACCESS_CONTROL_EXPOSE_HEADERS);
     }
     let policy = if is_html { PAGE_CSP } else { API_CSP };
     headers.insert(

@@ -9,6 +9,8 @@ use serde_json::json;
 use crate::helpers::{PASSWORD, TestApp, assert_error, set_cookies, spawn_app_with};
 
 const WRONG: &str = "wrong password!";
+/// In config/test.env's CORS_ALLOWED_ORIGINS.
+const ALLOWED: &str = "http://localhost:4200";
 
 /// The whole-second `Retry-After` of a 429.
 fn retry_after(response: &Response) -> u64 {
@@ -224,4 +226,41 @@ async fn forwarded_for_from_a_trusted_proxy_gives_each_client_its_own_budget() {
     // Without the header, the proxy itself is the client.
     let direct = app.login("c0@example.com", WRONG).await;
     assert_error(direct, 401, "invalid_credentials").await;
+}
+
+#[actix_web::test]
+async fn a_cross_origin_spa_can_read_retry_after_and_other_origins_get_no_cors_headers() {
+    let app = spawn_app_with(&[
+        ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "1"),
+        ("LOGIN_FAILURE_WINDOW", "60s"),
+    ])
+    .await;
+    let login_from = |origin: &'static str| {
+        app.client
+            .post(app.url("/api/auth/login"))
+            .header("origin", origin)
+            .json(&json!({ "username": "ada@example.com", "password": WRONG }))
+            .send()
+    };
+    assert_eq!(login_from(ALLOWED).await.expect("send").status(), 401);
+
+    let response = login_from(ALLOWED).await.expect("send");
+    assert_eq!(response.status(), 429);
+    let h = response.headers();
+    assert_eq!(h["access-control-allow-origin"], ALLOWED);
+    let exposed = h["access-control-expose-headers"].to_str().expect("ascii");
+    assert!(
+        exposed.to_ascii_lowercase().contains("retry-after"),
+        "{exposed}"
+    );
+
+    let response = login_from("https://evil.example").await.expect("send");
+    assert_eq!(response.status(), 429);
+    let cors: Vec<&str> = response
+        .headers()
+        .keys()
+        .map(|k| k.as_str())
+        .filter(|k| k.starts_with("access-control-"))
+        .collect();
+    assert!(cors.is_empty(), "{cors:?}");
 }
