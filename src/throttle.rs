@@ -68,7 +68,10 @@ impl Throttle {
         let ip = ip_key(client);
         if let Err(wait) = self.login_ip.take(ip, now) {
             log::info!("login throttled: client IP over its failure budget");
-            return Err(too_many(wait));
+            // The longer wait, or a retry after `Retry-After` could meet the
+            // account's budget still empty.
+            let account_wait = self.login_account.wait(&account, now);
+            return Err(too_many(wait.max(account_wait)));
         }
         if let Err(wait) = self.login_account.take(account, now) {
             // The request is refused without a password check, so it costs
@@ -220,6 +223,14 @@ impl<K: Hash + Eq + Copy> Buckets<K> {
         }
         state.full_at.insert(key, full_at);
         Ok(())
+    }
+
+    /// How long until `key` could take an attempt, without taking one.
+    fn wait(&self, key: &K, now: Instant) -> Duration {
+        let state = self.lock();
+        state.full_at.get(key).map_or(Duration::ZERO, |&full_at| {
+            (full_at + self.interval).saturating_duration_since(now + self.limit.window)
+        })
     }
 
     fn give_back(&self, key: K, now: Instant) {
@@ -437,6 +448,23 @@ mod tests {
         assert_eq!(
             retry_after(throttle.begin_login_at("eve@example.com", CLIENT, t0)),
             20
+        );
+    }
+
+    #[test]
+    fn when_both_budgets_are_empty_retry_after_is_the_longer_wait() {
+        let throttle = Throttle::new(&settings(limit(1, 60), limit(2, 10)));
+        let t0 = Instant::now();
+        drop(throttle.begin_login_at("ada@example.com", CLIENT, t0));
+        drop(throttle.begin_login_at("bob@example.com", CLIENT, t0));
+        // The client's budget refills in 5 s, ada's in 60 s.
+        assert_eq!(
+            retry_after(throttle.begin_login_at("ada@example.com", CLIENT, t0)),
+            60
+        );
+        assert_eq!(
+            retry_after(throttle.begin_login_at("eve@example.com", CLIENT, t0)),
+            5
         );
     }
 
