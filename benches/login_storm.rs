@@ -34,6 +34,10 @@ async fn main() {
         ("DATABASE_URL", database.url()),
         ("BCRYPT_COST", cost.clone()),
         ("BCRYPT_MAX_CONCURRENCY", concurrency.clone()),
+        // The storm is one client hammering one account: room for all of it,
+        // or the throttle would answer most of it with 429 before bcrypt.
+        ("LOGIN_MAX_FAILURES_PER_ACCOUNT", logins.max(1).to_string()),
+        ("LOGIN_MAX_FAILURES_PER_IP", logins.max(1).to_string()),
     ];
     let settings = Settings::from_vars(|k| {
         vars.iter()

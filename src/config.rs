@@ -3,6 +3,8 @@
 
 use std::{fmt, net::IpAddr, path::PathBuf, time::Duration};
 
+use crate::client_ip::TrustedProxies;
+
 /// Used only in development/test when `PASSWORD_PEPPER` is unset, so that a
 /// local database keeps working across restarts. Production refuses it.
 const DEV_PASSWORD_PEPPER: &str = "development-only-pepper-never-use-in-production!";
@@ -123,6 +125,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub cookies: CookieSettings,
     pub cors: CorsSettings,
+    pub throttle: ThrottleSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -132,6 +135,8 @@ pub struct ServerSettings {
     pub workers: usize,
     pub json_limit: usize,
     pub static_dir: String,
+    /// Peers whose `X-Forwarded-For` is believed (see src/client_ip.rs).
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Where `cargo run` keeps its data when `DATABASE_URL` is unset.
@@ -221,6 +226,32 @@ pub struct CorsSettings {
     pub allowed_origins: Vec<String>,
 }
 
+/// At most `max` attempts in a burst, refilling one every `window / max`
+/// (src/throttle.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub max: u32,
+    pub window: Duration,
+}
+
+impl RateLimit {
+    /// The most attempts that fit in `period`: a full burst plus the refills.
+    pub fn most_in(&self, period: Duration) -> u128 {
+        let interval = self.window.as_nanos() / u128::from(self.max.max(1));
+        u128::from(self.max) + period.as_nanos() / interval.max(1)
+    }
+}
+
+/// Per-instance, in-memory throttling (src/throttle.rs).
+#[derive(Debug, Clone)]
+pub struct ThrottleSettings {
+    pub login_per_account: RateLimit,
+    pub login_per_ip: RateLimit,
+    pub signup_per_ip: RateLimit,
+    /// Entries per table (accounts, login IPs, sign-up IPs).
+    pub max_entries: usize,
+}
+
 /// Loads `.env` and then `config/<APP_ENV>.env` into the process environment.
 /// dotenvy never overrides, so real environment variables win over `.env`,
 /// which wins over the per-environment file.
@@ -284,6 +315,10 @@ impl Settings {
             static_dir: vars
                 .get("STATIC_DIR")
                 .unwrap_or_else(|| "static".to_owned()),
+            trusted_proxies: TrustedProxies::parse(
+                &vars.get("TRUSTED_PROXIES").unwrap_or_default(),
+            )
+            .map_err(|reason| ConfigError::invalid("TRUSTED_PROXIES", reason))?,
         };
 
         let target = match vars.get("DATABASE_URL") {
@@ -409,6 +444,42 @@ impl Settings {
             })?,
         };
 
+        let login_window = vars.duration_between(
+            "LOGIN_FAILURE_WINDOW",
+            Duration::from_secs(15 * 60),
+            Duration::from_secs(1),
+            Duration::from_secs(24 * 3600),
+        )?;
+        let throttle = ThrottleSettings {
+            login_per_account: RateLimit {
+                max: vars.bounded("LOGIN_MAX_FAILURES_PER_ACCOUNT", 10, 1, 10_000)?,
+                window: login_window,
+            },
+            login_per_ip: RateLimit {
+                max: vars.bounded("LOGIN_MAX_FAILURES_PER_IP", 50, 1, 1_000_000)?,
+                window: login_window,
+            },
+            signup_per_ip: RateLimit {
+                max: vars.bounded("SIGNUP_MAX_PER_IP", 10, 1, 1_000_000)?,
+                window: vars.duration_between(
+                    "SIGNUP_WINDOW",
+                    Duration::from_secs(3600),
+                    Duration::from_secs(1),
+                    Duration::from_secs(7 * 24 * 3600),
+                )?,
+            },
+            max_entries: vars.bounded("THROTTLE_MAX_ENTRIES", 100_000, 100, 10_000_000)?,
+        };
+        let hourly = throttle
+            .login_per_account
+            .most_in(Duration::from_secs(3600));
+        if hourly > 100 {
+            // Tests need short windows, so this is a warning, not a refusal.
+            log::warn!(
+                "LOGIN_MAX_FAILURES_PER_ACCOUNT / LOGIN_FAILURE_WINDOW allow up to {hourly} failed logins per account per hour; OWASP ASVS asks for at most 100"
+            );
+        }
+
         Ok(Settings {
             environment,
             server,
@@ -416,6 +487,7 @@ impl Settings {
             auth,
             cookies,
             cors,
+            throttle,
         })
     }
 }
@@ -689,6 +761,65 @@ mod tests {
         assert!(s.auth.leeway <= Duration::from_secs(30));
         assert!(!s.auth.token_body_delivery);
         assert!(s.cors.allowed_origins.is_empty());
+        assert!(s.server.trusted_proxies.is_empty());
+        let t = &s.throttle;
+        assert_eq!(
+            t.login_per_account,
+            RateLimit {
+                max: 10,
+                window: Duration::from_secs(900)
+            }
+        );
+        assert_eq!(
+            t.login_per_ip,
+            RateLimit {
+                max: 50,
+                window: Duration::from_secs(900)
+            }
+        );
+        assert_eq!(
+            t.signup_per_ip,
+            RateLimit {
+                max: 10,
+                window: Duration::from_secs(3600)
+            }
+        );
+        assert_eq!(t.max_entries, 100_000);
+        // OWASP ASVS: no more than 100 failed attempts per account per hour.
+        assert_eq!(t.login_per_account.most_in(Duration::from_secs(3600)), 50);
+    }
+
+    #[test]
+    fn throttle_settings_are_read_and_checked() {
+        let s = settings(&[
+            DB,
+            ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3"),
+            ("LOGIN_MAX_FAILURES_PER_IP", "7"),
+            ("LOGIN_FAILURE_WINDOW", "2s"),
+            ("SIGNUP_MAX_PER_IP", "4"),
+            ("SIGNUP_WINDOW", "30m"),
+            ("THROTTLE_MAX_ENTRIES", "500"),
+            ("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8"),
+        ])
+        .expect("valid");
+        let t = &s.throttle;
+        assert_eq!(t.login_per_account.max, 3);
+        assert_eq!(t.login_per_ip.max, 7);
+        assert_eq!(t.login_per_ip.window, Duration::from_secs(2));
+        assert_eq!(t.login_per_account.window, Duration::from_secs(2));
+        assert_eq!(t.signup_per_ip.max, 4);
+        assert_eq!(t.signup_per_ip.window, Duration::from_secs(1800));
+        assert_eq!(t.max_entries, 500);
+        assert!(
+            s.server
+                .trusted_proxies
+                .contains(IpAddr::from([10, 1, 2, 3]))
+        );
+        assert!(
+            !s.server
+                .trusted_proxies
+                .contains(IpAddr::from([11, 1, 2, 3]))
+        );
     }
 
     #[test]
@@ -722,6 +853,21 @@ mod tests {
             (("JWT_LEEWAY", "5m"), "JWT_LEEWAY"),
             (("DATABASE_URL", "mysql://x"), "DATABASE_URL"),
             (("ACCESS_COOKIE_NAME", "bad name"), "ACCESS_COOKIE_NAME"),
+            (
+                ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "0"),
+                "LOGIN_MAX_FAILURES_PER_ACCOUNT",
+            ),
+            (
+                ("LOGIN_MAX_FAILURES_PER_IP", "-1"),
+                "LOGIN_MAX_FAILURES_PER_IP",
+            ),
+            (("LOGIN_FAILURE_WINDOW", "0s"), "LOGIN_FAILURE_WINDOW"),
+            (("LOGIN_FAILURE_WINDOW", "2d"), "LOGIN_FAILURE_WINDOW"),
+            (("SIGNUP_MAX_PER_IP", "ten"), "SIGNUP_MAX_PER_IP"),
+            (("SIGNUP_WINDOW", "8d"), "SIGNUP_WINDOW"),
+            (("THROTTLE_MAX_ENTRIES", "10"), "THROTTLE_MAX_ENTRIES"),
+            (("TRUSTED_PROXIES", "10.0.0.1/8"), "TRUSTED_PROXIES"),
+            (("TRUSTED_PROXIES", "0.0.0.0/0"), "TRUSTED_PROXIES"),
         ] {
             let text = err_text(&[DB, pair]);
             assert!(text.contains(var), "{pair:?} gave `{text}`");

@@ -103,6 +103,9 @@ pub enum AppError {
         code: &'static str,
         message: &'static str,
     },
+    /// Throttled (src/throttle.rs); the client may retry after this many seconds.
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -161,6 +164,9 @@ impl AppError {
             AppError::RouteNotFound => ("route_not_found", "Route not found"),
             AppError::MethodNotAllowed(_) => ("method_not_allowed", "Method not allowed"),
             AppError::Conflict { code, message } => (code, message),
+            AppError::TooManyRequests { .. } => {
+                ("too_many_requests", "Too many attempts; try again later")
+            }
             AppError::Unavailable(_) => (
                 "service_unavailable",
                 "Service temporarily unavailable; try again",
@@ -213,6 +219,7 @@ impl ResponseError for AppError {
             AppError::NotFound(_) | AppError::RouteNotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -240,6 +247,9 @@ impl ResponseError for AppError {
             AppError::MethodNotAllowed(methods) if !methods.is_empty() => {
                 let allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
                 response.insert_header((header::ALLOW, allow.join(", ")));
+            }
+            AppError::TooManyRequests { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, *retry_after_secs));
             }
             _ => {}
         }

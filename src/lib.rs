@@ -3,10 +3,12 @@
 pub mod auth;
 pub mod blocking;
 pub mod cli;
+pub mod client_ip;
 pub mod config;
 pub mod db;
 pub mod errors;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
+pub mod throttle;
 pub mod validation;

@@ -21,13 +21,15 @@ use crate::{
         SuccessorKey, cookies::SessionCookies, csrf::TrustedOrigins, jwt::JwtKeys,
         password::PasswordHasher,
     },
+    client_ip::TrustedProxies,
     config::Settings,
     db::{self, DbPool, DbSetupError},
     errors::{AppError, ErrorBody},
     routes,
+    throttle::Throttle,
 };
 
-/// Shared, read-only state of every worker.
+/// State shared by every worker: read-only, except the throttle's counters.
 pub struct AppState {
     pub pool: DbPool,
     pub jwt: JwtKeys,
@@ -39,6 +41,8 @@ pub struct AppState {
     pub reuse_window: chrono::TimeDelta,
     pub successor_key: SuccessorKey,
     pub token_body_delivery: bool,
+    pub trusted_proxies: TrustedProxies,
+    pub throttle: Throttle,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +120,8 @@ pub async fn build_state(settings: &Settings) -> Result<web::Data<AppState>, Sta
         reuse_window,
         successor_key,
         token_body_delivery: settings.auth.token_body_delivery,
+        trusted_proxies: settings.server.trusted_proxies.clone(),
+        throttle: Throttle::new(&settings.throttle),
     }))
 }
 
@@ -182,6 +188,8 @@ fn cors(origins: &[String]) -> Cors {
             Method::OPTIONS,
         ])
         .allowed_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        // A cross-origin SPA needs it to know how long a 429 lasts.
+        .expose_headers([header::RETRY_AFTER])
         .supports_credentials()
         .max_age(600)
 }
@@ -220,10 +228,12 @@ fn secure_headers(headers: &mut HeaderMap, under_api: bool) {
     let is_html = headers
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
-    // actix-cors adds `Access-Control-Allow-Credentials` to every response; a
-    // response that allows no origin carries no `Access-Control-Allow-*` at all.
+    // actix-cors adds `Access-Control-Allow-Credentials` and `-Expose-Headers`
+    // to every response; a response that allows no origin carries no CORS
+    // headers at all.
     if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
         headers.remove(header::ACCESS_CONTROL_ALLOW_CREDENTIALS);
+        headers.remove(header::ACCESS_CONTROL_EXPOSE_HEADERS);
     }
     let policy = if is_html { PAGE_CSP } else { API_CSP };
     for (name, value) in [

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::{
     auth::{AuthUser, RefreshToken, Role, csrf::declares_json, extractors::access_token},
+    client_ip::client_ip,
     db::{self, models::NewUser, users},
     errors::{AppError, AuthFailure, FieldError, is_unique_violation},
     startup::AppState,
@@ -64,6 +65,7 @@ fn now_utc() -> NaiveDateTime {
 }
 
 pub async fn signup(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<SignupRequest>,
 ) -> Result<HttpResponse, AppError> {
@@ -77,8 +79,35 @@ pub async fn signup(
         return Err(AppError::Validation(errors));
     };
 
+    // Counted whatever the outcome: 409 `email_taken` tells whether an email
+    // is registered, and this per-client budget is what bounds that probe.
+    let attempt = state
+        .throttle
+        .begin_signup(client_ip(&req, &state.trusted_proxies))?;
+    let user = match create_user(&state, email, password).await {
+        Ok(user) => user,
+        Err(err) => {
+            if err.status_code().is_server_error() {
+                attempt.cancel();
+            }
+            return Err(err);
+        }
+    };
+    log::info!("signup: user_id={}", user.id);
+    Ok(HttpResponse::Created().json(json!({
+        "statusCode": 201,
+        "message": "User is created",
+        "user": UserView { id: user.id, email: user.email, role: Role::User },
+    })))
+}
+
+async fn create_user(
+    state: &AppState,
+    email: String,
+    password: String,
+) -> Result<db::models::User, AppError> {
     let password_hash = state.passwords.hash(&password).await?;
-    let user = db::run(&state.pool, move |conn| {
+    db::run(&state.pool, move |conn| {
         let new_user = NewUser {
             email: &email,
             password_hash: &password_hash,
@@ -95,16 +124,11 @@ pub async fn signup(
             }
         })
     })
-    .await?;
-    log::info!("signup: user_id={}", user.id);
-    Ok(HttpResponse::Created().json(json!({
-        "statusCode": 201,
-        "message": "User is created",
-        "user": UserView { id: user.id, email: user.email, role: Role::User },
-    })))
+    .await
 }
 
 pub async fn login(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, AppError> {
@@ -123,30 +147,24 @@ pub async fn login(
     }
     let delivery = state.check_delivery(body.token_delivery)?;
 
-    // A malformed identifier cannot belong to an account; it skips the query
-    // (which also keeps NUL bytes away from the database) but not bcrypt.
     let email = normalize_email(&identifier);
-    let user = if email_is_valid(&email) {
-        db::run(&state.pool, move |conn| {
-            Ok(users::find_by_email(conn, &email)?)
-        })
-        .await?
-    } else {
-        None
-    };
-    let verified = state
-        .passwords
-        .verify(&password, user.as_ref().map(|u| u.password_hash.clone()))
-        .await?;
-    let user = match user {
-        Some(user) if verified => user,
-        Some(user) => {
-            log::info!("login failed: user_id={} wrong password", user.id);
-            return Err(AppError::Unauthenticated(AuthFailure::InvalidCredentials));
+    // Before the password is looked at: while throttled, even the right
+    // password gets 429, so the answer tells nothing about it.
+    let attempt = state
+        .throttle
+        .begin_login(&email, client_ip(&req, &state.trusted_proxies))?;
+    let user = match check_password(&state, email, &password).await {
+        Ok(user) => {
+            attempt.succeeded();
+            user
         }
-        None => {
-            log::info!("login failed: unknown account");
-            return Err(AppError::Unauthenticated(AuthFailure::InvalidCredentials));
+        Err(err @ AppError::Unauthenticated(_)) => {
+            attempt.failed();
+            return Err(err);
+        }
+        Err(err) => {
+            attempt.cancel();
+            return Err(err);
         }
     };
 
@@ -170,6 +188,40 @@ pub async fn login(
     .await?;
     log::info!("login: user_id={user_id}");
     state.session_response(&user, &refresh, (expires_at - now).num_seconds(), delivery)
+}
+
+/// The account for these credentials, or 401 `invalid_credentials` with the
+/// same bytes and the same bcrypt work whether the account exists or not.
+async fn check_password(
+    state: &AppState,
+    email: String,
+    password: &str,
+) -> Result<db::models::User, AppError> {
+    // A malformed identifier cannot belong to an account; it skips the query
+    // (which also keeps NUL bytes away from the database) but not bcrypt.
+    let user = if email_is_valid(&email) {
+        db::run(&state.pool, move |conn| {
+            Ok(users::find_by_email(conn, &email)?)
+        })
+        .await?
+    } else {
+        None
+    };
+    let verified = state
+        .passwords
+        .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+        .await?;
+    match user {
+        Some(user) if verified => Ok(user),
+        Some(user) => {
+            log::info!("login failed: user_id={} wrong password", user.id);
+            Err(AppError::Unauthenticated(AuthFailure::InvalidCredentials))
+        }
+        None => {
+            log::info!("login failed: unknown account");
+            Err(AppError::Unauthenticated(AuthFailure::InvalidCredentials))
+        }
+    }
 }
 
 pub async fn refresh(

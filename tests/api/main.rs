@@ -29,6 +29,7 @@ mod sessions;
 mod signup;
 mod startup;
 mod static_page;
+mod throttle;
 
 fn main() -> std::process::ExitCode {
     harness::main(&[
@@ -48,5 +49,6 @@ fn main() -> std::process::ExitCode {
         signup::tests,
         startup::tests,
         static_page::tests,
+        throttle::tests,
     ])
 }
