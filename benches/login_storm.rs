@@ -14,9 +14,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use bff_gateway::{config::Settings, startup::Application};
 use serde_json::json;
-use support::{BenchDatabase, env_or, probe, report};
+use support::{BenchDatabase, env_or, probe, report, signed_in, start_server};
 
 #[actix_web::main]
 async fn main() {
@@ -29,8 +28,6 @@ async fn main() {
     let database = BenchDatabase::create("postgres");
 
     let vars = [
-        ("APP_ENV", "test".to_owned()),
-        ("APP_PORT", "0".to_owned()),
         ("DATABASE_URL", database.url()),
         ("BCRYPT_COST", cost.clone()),
         ("BCRYPT_MAX_CONCURRENCY", concurrency.clone()),
@@ -39,40 +36,9 @@ async fn main() {
         ("LOGIN_MAX_FAILURES_PER_ACCOUNT", logins.max(1).to_string()),
         ("LOGIN_MAX_FAILURES_PER_IP", logins.max(1).to_string()),
     ];
-    let settings = Settings::from_vars(|k| {
-        vars.iter()
-            .find(|(key, _)| *key == k)
-            .map(|(_, v)| v.clone())
-    })
-    .expect("settings");
-    let app = Application::build(settings).await.expect("app");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    actix_web::rt::spawn(app.run_until_stopped());
-
+    let (base, _) = start_server(&vars).await;
     let client = reqwest::Client::new();
-    let password = "benchmark password";
-    let credentials = json!({ "email": "bench@example.com", "password": password });
-    client
-        .post(format!("{base}/api/auth/signup"))
-        .json(&credentials)
-        .send()
-        .await
-        .expect("signup");
-    let login = client
-        .post(format!("{base}/api/auth/login"))
-        .json(&json!({ "username": "bench@example.com", "password": password }))
-        .send()
-        .await
-        .expect("login");
-    let cookie = login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("accessToken="))
-        .and_then(|v| v.split(';').next())
-        .expect("access cookie")
-        .to_owned();
+    let cookie = signed_in(&client, &base, "bench@example.com", "benchmark password").await;
     let me = format!("{base}/api/auth/me");
     let people = format!("{base}/api/people");
 

@@ -19,9 +19,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use bff_gateway::{config::Settings, db, startup::Application};
-use serde_json::json;
-use support::{BenchDatabase, env_or, percentile, probe, report};
+use bff_gateway::db;
+use support::{BenchDatabase, env_or, percentile, probe, report, signed_in, start_server};
 
 #[actix_web::main]
 async fn main() {
@@ -39,48 +38,16 @@ async fn main() {
 async fn run(backend: &str, requests: usize, concurrency: usize) {
     let database = BenchDatabase::create(backend);
     let vars = [
-        ("APP_ENV", "test".to_owned()),
-        ("APP_PORT", "0".to_owned()),
         ("DATABASE_URL", database.url()),
         ("BCRYPT_COST", "4".to_owned()),
     ];
-    let settings = Settings::from_vars(|k| {
-        vars.iter()
-            .find(|(key, _)| *key == k)
-            .map(|(_, v)| v.clone())
-    })
-    .expect("settings");
+    let (base, settings) = start_server(&vars).await;
+    // The same pool path the extractor uses, for the lookup-alone probe.
     let state = bff_gateway::startup::build_state(&settings)
         .await
         .expect("state");
-    let app = Application::build(settings).await.expect("server");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    actix_web::rt::spawn(app.run_until_stopped());
-
     let client = reqwest::Client::new();
-    let credentials = json!({ "email": "bench@example.com", "password": "correct horse battery" });
-    client
-        .post(format!("{base}/api/auth/signup"))
-        .json(&credentials)
-        .send()
-        .await
-        .expect("signup");
-    let login = client
-        .post(format!("{base}/api/auth/login"))
-        .json(&json!({ "username": "bench@example.com", "password": "correct horse battery" }))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(login.status(), 200);
-    let cookie = login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("accessToken="))
-        .and_then(|v| v.split(';').next())
-        .expect("access cookie")
-        .to_owned();
+    let cookie = signed_in(&client, &base, "bench@example.com", "correct horse battery").await;
     let me = format!("{base}/api/auth/me");
     let user_id: i32 = client
         .get(&me)

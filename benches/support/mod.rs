@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use bff_gateway::{config::Settings, startup::Application};
 use diesel::{Connection, PgConnection, RunQueryDsl};
+use serde_json::json;
 
 pub fn env_or(key: &str, default: &str) -> String {
     std::env::var(key).unwrap_or_else(|_| default.to_owned())
@@ -93,4 +95,53 @@ impl Drop for BenchDatabase {
             }
         }
     }
+}
+
+/// The real server on a free port with `vars` (APP_ENV=test and APP_PORT=0
+/// added); returns its base URL and settings.
+pub async fn start_server(vars: &[(&str, String)]) -> (String, Settings) {
+    let lookup = |k: &str| match k {
+        "APP_ENV" => Some("test".to_owned()),
+        "APP_PORT" => Some("0".to_owned()),
+        _ => vars
+            .iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| v.clone()),
+    };
+    let settings = Settings::from_vars(lookup).expect("settings");
+    let app = Application::build(settings.clone()).await.expect("server");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    actix_web::rt::spawn(app.run_until_stopped());
+    (base, settings)
+}
+
+/// Signs `email` up and logs in; returns the `accessToken=…` cookie pair.
+pub async fn signed_in(
+    client: &reqwest::Client,
+    base: &str,
+    email: &str,
+    password: &str,
+) -> String {
+    client
+        .post(format!("{base}/api/auth/signup"))
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .expect("signup");
+    let login = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({ "username": email, "password": password }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200);
+    login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("accessToken="))
+        .and_then(|v| v.split(';').next())
+        .expect("access cookie")
+        .to_owned()
 }

@@ -270,6 +270,36 @@ impl TestApp {
         format!("http://127.0.0.1:{port}")
     }
 
+    /// `n` refreshes at once with `token`, spread round-robin over the
+    /// instances at `bases`. All must succeed with one and the same successor
+    /// refresh token, which is returned.
+    pub async fn concurrent_refreshes_agree(
+        &self,
+        bases: &[&str],
+        token: &str,
+        n: usize,
+    ) -> String {
+        let attempts = (0..n).map(|i| {
+            self.client
+                .post(format!("{}/api/auth/refresh", bases[i % bases.len()]))
+                .header(header::COOKIE, format!("refreshToken={token}"))
+                .send()
+        });
+        let responses: Vec<Response> = futures::future::join_all(attempts)
+            .await
+            .into_iter()
+            .map(|r| r.expect("send"))
+            .collect();
+        let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+        let successors: std::collections::BTreeSet<String> = responses
+            .iter()
+            .map(|r| find_cookie(&set_cookies(r), "refreshToken").value)
+            .collect();
+        assert_eq!(successors.len(), 1, "one successor: {successors:?}");
+        successors.into_iter().next().expect("one successor")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

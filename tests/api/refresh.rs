@@ -86,26 +86,10 @@ async fn concurrent_refreshes_with_one_token_rotate_exactly_once() {
     let app = spawn_app_with(&[("DATABASE_POOL_SIZE", "8")]).await;
     app.logged_in_user("ada@example.com").await;
     let (first_hash, _) = app.stored_session("ada@example.com");
-    let cookie = app.cookie_header("/api/auth/refresh").expect("cookies");
-    let attempts = (0..12).map(|_| {
-        app.client
-            .post(app.url("/api/auth/refresh"))
-            .header("cookie", cookie.clone())
-            .send()
-    });
-    let responses: Vec<_> = futures::future::join_all(attempts)
-        .await
-        .into_iter()
-        .map(|r| r.expect("send"))
-        .collect();
-    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
-    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    let successors: std::collections::BTreeSet<String> = responses
-        .iter()
-        .map(|r| find_cookie(&set_cookies(r), "refreshToken").value)
-        .collect();
-    assert_eq!(successors.len(), 1, "one successor: {successors:?}");
-    let successor = successors.into_iter().next().expect("one");
+    let t0 = app.jar_value("refreshToken").expect("refresh cookie");
+    let successor = app
+        .concurrent_refreshes_agree(&[app.address.as_str()], &t0, 12)
+        .await;
     let (hash, _) = app.stored_session("ada@example.com");
     assert_ne!(hash, first_hash);
     assert_eq!(

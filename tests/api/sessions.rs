@@ -1,7 +1,7 @@
 //! Refresh-token reuse detection with a retry window, and immediate
 //! revocation of access tokens (logout, theft, demotion, deletion).
 
-use std::{collections::BTreeSet, time::Duration};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::Value;
@@ -108,30 +108,9 @@ async fn two_instances_racing_on_one_database_agree_on_one_successor() {
     let second = app.spawn_instance().await;
     app.logged_in_user("ada@example.com").await;
     let t0 = app.jar_value("refreshToken").expect("cookie");
-    let attempts = (0..12).map(|i| {
-        let base = if i % 2 == 0 {
-            app.address.clone()
-        } else {
-            second.clone()
-        };
-        app.client
-            .post(format!("{base}/api/auth/refresh"))
-            .header("cookie", format!("refreshToken={t0}"))
-            .send()
-    });
-    let responses: Vec<_> = futures::future::join_all(attempts)
-        .await
-        .into_iter()
-        .map(|r| r.expect("send"))
-        .collect();
-    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
-    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    let successors: BTreeSet<String> = responses
-        .iter()
-        .map(|r| find_cookie(&set_cookies(r), "refreshToken").value)
-        .collect();
-    assert_eq!(successors.len(), 1, "{successors:?}");
-    let t1 = successors.into_iter().next().expect("one successor");
+    let t1 = app
+        .concurrent_refreshes_agree(&[app.address.as_str(), second.as_str()], &t0, 12)
+        .await;
     assert_eq!(
         app.stored_session("ada@example.com").0.as_deref(),
         Some(token_hash(&t1).as_str())

@@ -6,7 +6,9 @@ use std::time::Duration;
 use reqwest::{Response, header};
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, assert_error, set_cookies, spawn_app_with};
+use crate::helpers::{
+    PASSWORD, TestApp, assert_error, assert_security_headers, set_cookies, spawn_app_with,
+};
 
 const WRONG: &str = "wrong password!";
 /// In config/test.env's CORS_ALLOWED_ORIGINS.
@@ -36,7 +38,7 @@ async fn login_via(app: &TestApp, xff: &str, email: &str, password: &str) -> Res
 async fn assert_throttled(response: Response) -> u64 {
     let seconds = retry_after(&response);
     assert!(seconds >= 1, "Retry-After {seconds}");
-    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_security_headers(&response);
     assert!(set_cookies(&response).is_empty(), "no cookies on a 429");
     let body = assert_error(response, 429, "too_many_requests").await;
     assert_eq!(body["message"], "Too many attempts; try again later");
