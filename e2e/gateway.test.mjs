@@ -59,10 +59,15 @@ async function expectLoginForm() {
   assert.equal(await byTestId('whoami').isVisible(), false, 'no signed-in user may be shown');
 }
 
+/** Waits for the status to match `pattern` (and `kind`, when given): the
+ *  page clears it when an action starts, so this is the action's outcome. */
 async function expectStatus(pattern, kind) {
   await page.waitForFunction(
-    ({ source, flags }) => new RegExp(source, flags).test(document.getElementById('status').textContent),
-    { source: pattern.source, flags: pattern.flags },
+    ({ source, flags, kind }) => {
+      const status = document.getElementById('status');
+      return new RegExp(source, flags).test(status.textContent) && (!kind || status.dataset.kind === kind);
+    },
+    { source: pattern.source, flags: pattern.flags, kind },
   );
   if (kind) assert.equal(await byTestId('status').getAttribute('data-kind'), kind);
   return statusText();

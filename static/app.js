@@ -188,7 +188,10 @@ function setBusy(delta) {
 }
 
 /** Runs an async UI action with every button disabled; reports errors. */
+/** Runs a user action. The previous message goes first, so whatever the
+ *  status shows afterwards is this action's outcome. */
 async function withBusy(action) {
+  setStatus('');
   setBusy(1);
   try {
     return await action();
