@@ -15,7 +15,9 @@ async fn logs_never_contain_secrets_tokens_or_emails() {
         .env("APP_ENV", "test")
         .env("DATABASE_URL", &database.url)
         .env("APP_PORT", "0")
-        .env("RUST_LOG", "debug");
+        .env("RUST_LOG", "debug")
+        // Every reuse is theft, so the theft warning is exercised too.
+        .env("REFRESH_REUSE_WINDOW", "0s");
     let server = RunningServer::start(command);
 
     let base = server.base.clone();
@@ -60,6 +62,13 @@ async fn logs_never_contain_secrets_tokens_or_emails() {
         .expect("refresh");
     assert_eq!(rotated.status(), 200);
     let new_refresh = find_cookie(&set_cookies(&rotated), "refreshToken").value;
+    let replayed = client
+        .post(format!("{base}/api/auth/refresh"))
+        .header("cookie", format!("refreshToken={refresh}"))
+        .send()
+        .await
+        .expect("replay");
+    assert_eq!(replayed.status(), 401);
     let forged = client
         .post(format!("{base}/api/people?probe=1"))
         .header("cookie", format!("accessToken={access}"))
@@ -84,6 +93,10 @@ async fn logs_never_contain_secrets_tokens_or_emails() {
     assert!(log.contains("login failed: user_id="), "{log}");
     assert!(log.contains("refresh: user_id="), "{log}");
     assert!(log.contains("logout: user_id="), "{log}");
+    assert!(
+        log.contains("refresh token reuse detected: user_id="),
+        "{log}"
+    );
     assert!(log.contains("POST /api/auth/login 200"), "{log}");
     assert!(
         log.contains(
