@@ -760,6 +760,7 @@ mod tests {
         assert!(s.cookies.secure);
         assert!(s.auth.leeway <= Duration::from_secs(30));
         assert!(!s.auth.token_body_delivery);
+        assert_eq!(s.auth.refresh_reuse_window, Duration::from_secs(30));
         assert!(s.cors.allowed_origins.is_empty());
         assert!(s.server.trusted_proxies.is_empty());
         let t = &s.throttle;
@@ -851,6 +852,7 @@ mod tests {
             ),
             (("COOKIE_SECURE", "maybe"), "COOKIE_SECURE"),
             (("JWT_LEEWAY", "5m"), "JWT_LEEWAY"),
+            (("REFRESH_REUSE_WINDOW", "10m"), "REFRESH_REUSE_WINDOW"),
             (("DATABASE_URL", "mysql://x"), "DATABASE_URL"),
             (("ACCESS_COOKIE_NAME", "bad name"), "ACCESS_COOKIE_NAME"),
             (
