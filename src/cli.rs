@@ -77,7 +77,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
 }
 
 pub async fn run(command: Command, settings: Settings) -> Result<(), String> {
-    let database = settings.database.clone();
+    let mut database = settings.database.clone();
+    // One connection, opened when needed and never re-opened in the
+    // background: a pool thread still inside libpq's connect when the
+    // process exits races OpenSSL's exit-time cleanup and crashes.
+    database.pool_size = 1;
+    database.min_idle = 0;
     let pool = actix_web::web::block(move || db::connect_and_migrate(&database))
         .await
         .map_err(|e| e.to_string())?

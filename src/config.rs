@@ -188,6 +188,8 @@ impl DatabaseTarget {
 pub struct DatabaseSettings {
     pub target: DatabaseTarget,
     pub pool_size: u32,
+    /// Connections the pool keeps open and re-opens in the background.
+    pub min_idle: u32,
     pub connect_timeout: Duration,
     /// Development only: create the database when it does not exist yet.
     pub create_if_missing: bool,
@@ -336,6 +338,7 @@ impl Settings {
         let database = DatabaseSettings {
             target,
             pool_size: vars.bounded("DATABASE_POOL_SIZE", 10, 1, 200)?,
+            min_idle: 2,
             connect_timeout: vars.duration_between(
                 "DATABASE_CONNECT_TIMEOUT",
                 Duration::from_secs(5),

@@ -139,7 +139,7 @@ pub fn connect_and_migrate(settings: &DatabaseSettings) -> Result<DbPool, DbSetu
     }
     r2d2::Pool::builder()
         .max_size(settings.pool_size)
-        .min_idle(Some(settings.pool_size.min(2)))
+        .min_idle(Some(settings.min_idle.min(settings.pool_size)))
         .connection_timeout(settings.connect_timeout)
         .build(DbManager {
             target: settings.target.clone(),
