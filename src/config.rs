@@ -348,7 +348,9 @@ impl Settings {
             create_if_missing: environment == Environment::Development,
         };
 
-        let access_token_secret = match vars.get("ACCESS_TOKEN_SECRET") {
+        let configured_secret = vars.get("ACCESS_TOKEN_SECRET");
+        let access_token_secret_generated = configured_secret.is_none();
+        let access_token_secret = match configured_secret {
             Some(secret) => Secret::new(secret.into_bytes()),
             None if production => {
                 return Err(ConfigError::Missing {
@@ -360,7 +362,6 @@ impl Settings {
             // the secret persisted beside a development database.
             None => generated_secret()?,
         };
-        let access_token_secret_generated = vars.get("ACCESS_TOKEN_SECRET").is_none();
         if access_token_secret.expose().len() < 32 {
             return Err(ConfigError::invalid(
                 "ACCESS_TOKEN_SECRET",
@@ -535,16 +536,15 @@ impl DatabaseSettings {
     /// Beside the SQLite file, or in the default data directory for
     /// PostgreSQL, so development sessions survive restarts.
     pub fn development_secret_file(&self) -> PathBuf {
-        let dir = match &self.target {
-            DatabaseTarget::Sqlite(path) => path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .map_or_else(|| PathBuf::from("."), PathBuf::from),
-            DatabaseTarget::Postgres(_) => PathBuf::from(DEFAULT_SQLITE_PATH)
-                .parent()
-                .map_or_else(|| PathBuf::from("."), PathBuf::from),
+        let database_file = match &self.target {
+            DatabaseTarget::Sqlite(path) => path.as_path(),
+            DatabaseTarget::Postgres(_) => std::path::Path::new(DEFAULT_SQLITE_PATH),
         };
-        dir.join("access-token-secret.dev")
+        database_file
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."))
+            .join("access-token-secret.dev")
     }
 }
 
@@ -576,16 +576,14 @@ fn persisted_secret(file: &std::path::Path) -> Result<Secret, ConfigError> {
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(file_error)?;
     }
-    let secret = crate::auth::random_token().map_err(|_| {
-        ConfigError::invalid("ACCESS_TOKEN_SECRET", "cannot generate a random secret")
-    })?;
+    let secret = generated_secret()?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut out = options.open(file).map_err(file_error)?;
-    out.write_all(secret.as_bytes()).map_err(file_error)?;
-    Ok(Secret::new(secret.into_bytes()))
+    out.write_all(secret.expose()).map_err(file_error)?;
+    Ok(secret)
 }
 
 /// Parses durations written as `900` (seconds), `30s`, `15m`, `12h` or `7d`.

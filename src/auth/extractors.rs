@@ -81,10 +81,9 @@ async fn authenticate(
     version: i32,
 ) -> Result<AuthUser, AppError> {
     let current = db::run(&state.pool, move |conn| Ok(users::session_state(conn, id)?)).await?;
-    let revoked = AppError::Unauthenticated(AuthFailure::TokenRevoked);
     let current = match current {
         Some(current) if current.session_version == version => current,
-        _ => return Err(revoked),
+        _ => return Err(AppError::Unauthenticated(AuthFailure::TokenRevoked)),
     };
     let role = current
         .role
@@ -102,15 +101,15 @@ impl FromRequest for AuthUser {
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let verified = state
-            .as_ref()
+        // The token is read and verified here, while the request is at hand;
+        // only the database check waits.
+        let verified = req
+            .app_data::<web::Data<AppState>>()
+            .cloned()
             .ok_or_else(|| AppError::Internal("application state missing".into()))
-            .and_then(|state| verified_token(req, state));
+            .and_then(|state| verified_token(req, &state).map(|claims| (state, claims)));
         Box::pin(async move {
-            let (id, version) = verified?;
-            let state =
-                state.ok_or_else(|| AppError::Internal("application state missing".into()))?;
+            let (state, (id, version)) = verified?;
             authenticate(state, id, version).await
         })
     }

@@ -31,6 +31,20 @@ fn no_session(now: NaiveDateTime) -> NoSession {
     )
 }
 
+type EndSession = (
+    NoSession,
+    diesel::dsl::Eq<users::session_version, diesel::dsl::Add<users::session_version, i32>>,
+);
+
+/// Ends the refresh session and every access token issued before (their
+/// `sv` claim falls behind).
+fn end_session(now: NaiveDateTime) -> EndSession {
+    (
+        no_session(now),
+        users::session_version.eq(users::session_version + 1),
+    )
+}
+
 /// What the per-request check needs: one primary-key lookup.
 #[derive(Queryable)]
 pub struct SessionState {
@@ -116,10 +130,7 @@ pub fn revoke_family(
     now: NaiveDateTime,
 ) -> QueryResult<Option<i32>> {
     diesel::update(users::table.filter(users::refresh_family.eq(family)))
-        .set((
-            no_session(now),
-            users::session_version.eq(users::session_version + 1),
-        ))
+        .set(end_session(now))
         .returning(users::id)
         .get_result(conn)
         .optional()
@@ -149,10 +160,7 @@ pub fn revoke_for_user(
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     diesel::update(users::table.find(user_id))
-        .set((
-            no_session(now),
-            users::session_version.eq(users::session_version + 1),
-        ))
+        .set(end_session(now))
         .execute(conn)
 }
 

@@ -364,7 +364,8 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
             if let Some(family) = family {
                 revoked = users::revoke_family(conn, &family, now)?;
             }
-            if let Some(id) = user_id {
+            // The revoke route sees both cookies; their user is ended once.
+            if let Some(id) = user_id.filter(|id| revoked != Some(*id)) {
                 users::revoke_for_user(conn, id, now)?;
                 revoked = Some(id);
             }

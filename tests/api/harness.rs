@@ -64,7 +64,7 @@ impl TestCase {
 
 pub fn main(modules: &[fn() -> Vec<TestCase>]) -> ExitCode {
     let args = Arguments::from_args();
-    let postgres = helpers::postgres_status();
+    let postgres_skipped = helpers::postgres_skip_reason();
     let mut trials = Vec::new();
     for backend in [Backend::Sqlite, Backend::Postgres] {
         for module in modules {
@@ -74,12 +74,8 @@ pub fn main(modules: &[fn() -> Vec<TestCase>]) -> ExitCode {
                 }
                 let module = case.module.trim_start_matches("api::");
                 let name = format!("{}::{module}::{}", backend.as_str(), case.name);
-                let skip = match (backend, &postgres) {
-                    (Backend::Postgres, helpers::PostgresStatus::Skipped(_)) => {
-                        Some("PostgreSQL unreachable: see the NOTE above and below")
-                    }
-                    _ => None,
-                };
+                let skip = (backend == Backend::Postgres && postgres_skipped.is_some())
+                    .then_some("PostgreSQL unreachable: see the NOTE above and below");
                 let run = case.run;
                 trials.push(Trial::ignorable_test(name, move || match skip {
                     Some(reason) => Ok(Completion::ignored_with(reason)),
@@ -88,11 +84,11 @@ pub fn main(modules: &[fn() -> Vec<TestCase>]) -> ExitCode {
             }
         }
     }
-    if let helpers::PostgresStatus::Skipped(reason) = &postgres {
+    if let Some(reason) = &postgres_skipped {
         println!("\nNOTE: the PostgreSQL half of the suite is SKIPPED: {reason}\n");
     }
     let conclusion = libtest_mimic::run(&args, trials);
-    if let helpers::PostgresStatus::Skipped(reason) = &postgres {
+    if let Some(reason) = &postgres_skipped {
         println!("NOTE: only the SQLite half ran; the PostgreSQL half was skipped: {reason}\n");
     }
     conclusion.exit_code()

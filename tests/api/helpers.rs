@@ -55,22 +55,15 @@ pub fn server_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
-pub enum PostgresStatus {
-    Available,
-    /// Unreachable and not required: the PostgreSQL half is skipped.
-    Skipped(String),
-    /// Unreachable but required: the tests run and fail, saying why.
-    Required,
-}
-
-/// Whether the PostgreSQL half can run. `TEST_REQUIRE_POSTGRES=1` (set by
-/// `.ci/run`) turns a skip into failures.
-pub fn postgres_status() -> PostgresStatus {
+/// Why the PostgreSQL half is skipped, if it is: the server is unreachable
+/// and `TEST_REQUIRE_POSTGRES=1` (set by `.ci/run`) is not set. When it is
+/// set, the tests run and fail, saying why.
+pub fn postgres_skip_reason() -> Option<String> {
     let required = std::env::var("TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1" || v == "true");
     match PgConnection::establish(&maintenance_url()) {
-        Ok(_) => PostgresStatus::Available,
-        Err(_) if required => PostgresStatus::Required,
-        Err(e) => PostgresStatus::Skipped(format!(
+        Ok(_) => None,
+        Err(_) if required => None,
+        Err(e) => Some(format!(
             "PostgreSQL is unreachable at {} ({}); start it, or point TEST_DATABASE_SERVER at one, and set TEST_REQUIRE_POSTGRES=1 to make this half mandatory",
             server_url(),
             e.to_string()
@@ -176,13 +169,8 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         vars.insert((*k).into(), (*v).into());
     }
     let settings = Settings::from_vars(|k| vars.get(k).cloned()).expect("valid test settings");
-    let app = Application::build(settings.clone())
-        .await
-        .expect("application builds");
-    let port = app.port();
-    actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
-        address: format!("http://127.0.0.1:{port}"),
+        address: start(&settings).await,
         db_name: database.name.clone(),
         db_url: database.url.clone(),
         settings,
@@ -193,6 +181,17 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         jar: Mutex::new(HashMap::new()),
         _database: database,
     }
+}
+
+/// Builds and starts the application on this thread's runtime; returns its
+/// base address.
+async fn start(settings: &Settings) -> String {
+    let app = Application::build(settings.clone())
+        .await
+        .expect("application builds");
+    let port = app.port();
+    actix_web::rt::spawn(app.run_until_stopped());
+    format!("http://127.0.0.1:{port}")
 }
 
 /// A database created for one test and removed (PostgreSQL: dropped with its
@@ -262,12 +261,7 @@ impl TestApp {
     /// Another instance of the application on the same database (as behind
     /// a load balancer); returns its base address.
     pub async fn spawn_instance(&self) -> String {
-        let app = Application::build(self.settings.clone())
-            .await
-            .expect("second instance builds");
-        let port = app.port();
-        actix_web::rt::spawn(app.run_until_stopped());
-        format!("http://127.0.0.1:{port}")
+        start(&self.settings).await
     }
 
     /// `n` refreshes at once with `token`, spread round-robin over the
