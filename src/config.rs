@@ -549,7 +549,7 @@ impl DatabaseSettings {
 }
 
 fn generated_secret() -> Result<Secret, ConfigError> {
-    crate::auth::random_token()
+    crate::random::token()
         .map(|secret| Secret::new(secret.into_bytes()))
         .map_err(|_| ConfigError::invalid("ACCESS_TOKEN_SECRET", "cannot generate a random secret"))
 }

@@ -7,6 +7,7 @@ pub mod client_ip;
 pub mod config;
 pub mod db;
 pub mod errors;
+pub mod random;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

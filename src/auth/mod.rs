@@ -48,10 +48,8 @@ impl FromStr for Role {
 
 /// 256 bits from the OS CSPRNG, base64url without padding (43 characters).
 pub fn random_token() -> Result<String, AppError> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| AppError::Internal(format!("operating system RNG failed: {e}")))?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
+    crate::random::token()
+        .map_err(|e| AppError::Internal(format!("operating system RNG failed: {e}")))
 }
 
 /// An opaque refresh token as sent to the client: `<family>.<secret>`. The
