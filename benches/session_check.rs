@@ -19,7 +19,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use bff_gateway::db;
+use bff_gateway::{db, session};
 use support::{BenchDatabase, env_or, percentile, probe, report, signed_in, start_server};
 
 #[actix_web::main]
@@ -76,8 +76,8 @@ async fn run(backend: &str, requests: usize, concurrency: usize) {
     let mut lookups = Vec::with_capacity(requests);
     for _ in 0..requests {
         let start = Instant::now();
-        db::run(&state.pool, move |conn| {
-            Ok(db::users::session_state(conn, user_id)?)
+        db::run(&state.db, move |conn| {
+            Ok(session::store::session_state(conn, user_id)?)
         })
         .await
         .expect("lookup")

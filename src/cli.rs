@@ -4,12 +4,15 @@
 
 use std::io::BufRead;
 
+use actix_web::error::BlockingError;
 use chrono::Utc;
+use diesel::QueryResult;
 
 use crate::{
-    auth::{Role, password::PasswordHasher},
+    accounts::{PasswordError, PasswordHasher, Role},
+    blocking,
     config::Settings,
-    db::{self, models::NewUser, users},
+    db::{self, DbConnection, DbPool, DbSetupError, models::NewUser, users},
     errors::is_unique_violation,
     validation::{normalize_email, signup_errors},
 };
@@ -76,18 +79,49 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     }
 }
 
-pub async fn run(command: Command, settings: Settings) -> Result<(), String> {
+/// Why a command failed; `main` prints it with its causes.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Database(#[from] DbSetupError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("a user with this email already exists")]
+    EmailTaken,
+    #[error("no user with this email")]
+    NoSuchUser,
+    #[error("cannot hash the password")]
+    Password(#[from] PasswordError),
+    #[error("database query failed")]
+    Query(#[source] diesel::result::Error),
+    #[error("no database connection")]
+    Pool(#[from] r2d2::Error),
+    #[error("cannot read the password from standard input")]
+    Stdin(#[source] std::io::Error),
+    #[error("the command was cancelled")]
+    Blocking(#[from] BlockingError),
+}
+
+impl From<diesel::result::Error> for CliError {
+    fn from(err: diesel::result::Error) -> Self {
+        match err {
+            diesel::result::Error::NotFound => CliError::NoSuchUser,
+            e if is_unique_violation(&e) => CliError::EmailTaken,
+            e => CliError::Query(e),
+        }
+    }
+}
+
+pub async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
     let mut database = settings.database.clone();
     // One connection, opened when needed and never re-opened in the
     // background: a pool thread still inside libpq's connect when the
     // process exits races OpenSSL's exit-time cleanup and crashes.
     database.pool_size = 1;
     database.min_idle = 0;
-    let pool = actix_web::web::block(move || db::connect_and_migrate(&database))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    match command {
+    let pool =
+        blocking::run(move || db::connect_and_migrate(&database).map_err(CliError::from)).await?;
+    let user = match command {
         Command::CreateUser { email, role } => {
             let password = read_password()?;
             let email = normalize_email(&email);
@@ -97,55 +131,52 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), String> {
                     .iter()
                     .map(|e| format!("{} {}", e.field, e.message))
                     .collect();
-                return Err(text.join("; "));
+                return Err(CliError::Invalid(text.join("; ")));
             }
-            let hasher = PasswordHasher::new(&settings.auth).map_err(|e| e.to_string())?;
-            let hash = hasher.hash(&password).await.map_err(|e| e.to_string())?;
-            let user = db::run(&pool, move |conn| {
+            let hash = PasswordHasher::new(&settings.auth)?.hash(&password).await?;
+            let user = query(&pool, move |conn| {
                 let new_user = NewUser {
                     email: &email,
                     password_hash: &hash,
                     role: role.as_str(),
                 };
-                Ok(users::insert(conn, &new_user))
+                users::insert(conn, &new_user)
             })
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    "a user with this email already exists".to_owned()
-                } else {
-                    e.to_string()
-                }
-            })?;
-            println!(
-                "created user id={} email={} role={}",
-                user.id, user.email, user.role
-            );
+            .await?;
+            print!("created ");
+            user
         }
         Command::SetRole { email, role } => {
             let email = normalize_email(&email);
             let now = Utc::now().naive_utc();
-            let user = db::run(&pool, move |conn| {
-                Ok(users::set_role(conn, &email, role.as_str(), now))
+            query(&pool, move |conn| {
+                users::set_role(conn, &email, role.as_str(), now)
             })
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| match e {
-                diesel::result::Error::NotFound => "no user with this email".to_owned(),
-                other => other.to_string(),
-            })?;
-            println!(
-                "user id={} email={} role={}",
-                user.id, user.email, user.role
-            );
+            .await?
         }
-        Command::Serve | Command::Help => {}
-    }
+        Command::Serve | Command::Help => return Ok(()),
+    };
+    println!(
+        "user id={} email={} role={}",
+        user.id, user.email, user.role
+    );
     Ok(())
 }
 
-fn read_password() -> Result<String, String> {
+/// Diesel blocks: on the blocking pool, like every request does.
+async fn query<T: Send + 'static>(
+    pool: &DbPool,
+    f: impl FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
+) -> Result<T, CliError> {
+    let pool = pool.clone();
+    blocking::run(move || {
+        let mut conn = pool.get()?;
+        Ok(f(&mut conn)?)
+    })
+    .await
+}
+
+fn read_password() -> Result<String, CliError> {
     if let Ok(password) = std::env::var(PASSWORD_VAR) {
         return Ok(password);
     }
@@ -153,7 +184,7 @@ fn read_password() -> Result<String, String> {
     std::io::stdin()
         .lock()
         .read_line(&mut line)
-        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+        .map_err(CliError::Stdin)?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 

@@ -106,11 +106,22 @@ pub enum AppError {
     /// Throttled (src/throttle.rs); the client may retry after this many seconds.
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
-    #[error("service unavailable: {0}")]
-    Unavailable(String),
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// Transient: the database (or its pool) cannot serve the request now.
+    #[error("service unavailable")]
+    Unavailable(#[source] Cause),
+    /// The server failed; the cause is logged, the client learns nothing.
+    #[error("internal error")]
+    Internal(#[source] Cause),
 }
+
+/// The cause of a server-side failure, kept with its own source chain.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A broken assumption about our own data or wiring, which has no
+/// underlying error of its own.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Invariant(pub &'static str);
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -124,6 +135,14 @@ pub struct ErrorBody<'a> {
 impl AppError {
     pub fn bad_request(code: &'static str, message: &'static str) -> Self {
         AppError::BadRequest { code, message }
+    }
+
+    pub fn internal(cause: impl Into<Cause>) -> Self {
+        AppError::Internal(cause.into())
+    }
+
+    pub fn unavailable(cause: impl Into<Cause>) -> Self {
+        AppError::Unavailable(cause.into())
     }
 
     pub fn code(&self) -> &'static str {
@@ -140,7 +159,7 @@ impl AppError {
             405 => AppError::MethodNotAllowed(Vec::new()),
             413 => AppError::PayloadTooLarge,
             415 => AppError::UnsupportedMediaType,
-            s if s >= 500 => AppError::Internal(String::new()),
+            s if s >= 500 => AppError::internal(Invariant("framework error")),
             _ => return None,
         })
     }
@@ -227,8 +246,10 @@ impl ResponseError for AppError {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            AppError::Internal(cause) => log::error!("internal error: {cause}"),
-            AppError::Unavailable(cause) => log::warn!("service unavailable: {cause}"),
+            AppError::Internal(cause) => log::error!("internal error: {}", chain(cause.as_ref())),
+            AppError::Unavailable(cause) => {
+                log::warn!("service unavailable: {}", chain(cause.as_ref()))
+            }
             _ => {}
         }
         let status = self.status_code();
@@ -262,9 +283,10 @@ impl ResponseError for AppError {
     }
 }
 
+/// Every Diesel error becomes an HTTP answer here, and only here.
 impl From<DieselError> for AppError {
     fn from(err: DieselError) -> Self {
-        match err {
+        match &err {
             DieselError::NotFound => AppError::NotFound("Resource not found"),
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                 AppError::Conflict {
@@ -274,23 +296,54 @@ impl From<DieselError> for AppError {
             }
             DieselError::DatabaseError(
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-                info,
-            ) => AppError::Unavailable(format!("database connection lost: {}", info.message())),
+                _,
+            ) => AppError::unavailable(err),
             // SQLite's busy timeout ran out behind another writer: transient.
             DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
                 if info.message().contains("database is locked") =>
             {
-                AppError::Unavailable(format!("database busy: {}", info.message()))
+                AppError::unavailable(err)
             }
-            other => AppError::Internal(format!("database error: {other}")),
+            _ => AppError::internal(err),
         }
     }
 }
 
 impl From<r2d2::Error> for AppError {
     fn from(err: r2d2::Error) -> Self {
-        AppError::Unavailable(format!("database pool: {err}"))
+        AppError::unavailable(err)
     }
+}
+
+/// Failures of the server's own machinery: never the client's doing.
+macro_rules! internal_from {
+    ($($source:ty),* $(,)?) => {$(
+        impl From<$source> for AppError {
+            fn from(err: $source) -> Self {
+                AppError::internal(err)
+            }
+        }
+    )*};
+}
+
+internal_from!(
+    actix_web::error::BlockingError,
+    bcrypt::BcryptError,
+    getrandom::Error,
+    jsonwebtoken::errors::Error,
+    Invariant,
+);
+
+/// `error: cause: cause's cause…`, for the log line.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 pub fn is_unique_violation(err: &DieselError) -> bool {
@@ -331,5 +384,14 @@ mod tests {
             status(database_error(DatabaseErrorKind::Unknown, "syntax error")),
             500
         );
+    }
+
+    #[test]
+    fn internal_failures_keep_their_cause_for_the_log_only() {
+        let err: AppError = database_error(DatabaseErrorKind::Unknown, "disk I/O error");
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("disk I/O error"));
+        assert_eq!(chain(&err), "internal error: disk I/O error");
+        assert_eq!(err.code_and_message().1, "Internal server error");
     }
 }

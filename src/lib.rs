@@ -1,5 +1,8 @@
-//! Cookie-session backend-for-frontend gateway.
+//! Cookie-session backend-for-frontend gateway. Dependencies point one way:
+//! `main → startup → routes → auth → state → {session, accounts, throttle,
+//! origins, client_ip} → db / config / errors`; see README's Architecture.
 
+pub mod accounts;
 pub mod auth;
 pub mod blocking;
 pub mod cli;
@@ -7,9 +10,13 @@ pub mod client_ip;
 pub mod config;
 pub mod db;
 pub mod errors;
+pub mod middleware;
+pub mod origins;
 pub mod random;
 pub mod routes;
+pub mod session;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 pub mod throttle;
 pub mod validation;

@@ -3,7 +3,8 @@ use std::process::ExitCode;
 use bff_gateway::{
     cli::{self, Command},
     config::{self, Settings},
-    startup::Application,
+    errors::chain,
+    startup::{Application, StartupError},
     telemetry,
 };
 
@@ -25,34 +26,30 @@ async fn main() -> ExitCode {
     }
     let settings = match environment.and_then(|_| Settings::from_env()) {
         Ok(settings) => settings,
-        Err(e) => {
-            log::error!("{e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return failure(&e),
     };
     let result = match command {
-        Command::Serve => serve(settings).await,
-        other => cli::run(other, settings).await,
+        Command::Serve => serve(settings).await.map_err(|e| failure(&e)),
+        other => cli::run(other, settings).await.map_err(|e| failure(&e)),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            log::error!("{e}");
-            ExitCode::FAILURE
-        }
-    }
+    result.map_or_else(|code| code, |()| ExitCode::SUCCESS)
 }
 
-async fn serve(settings: Settings) -> Result<(), String> {
+/// Logs the error with every cause: the cause is what an operator needs
+/// ("Connection refused", "role … does not exist").
+fn failure(err: &(dyn std::error::Error + 'static)) -> ExitCode {
+    log::error!("{}", chain(err));
+    ExitCode::FAILURE
+}
+
+async fn serve(settings: Settings) -> Result<(), StartupError> {
     let environment = settings.environment.as_str();
     let host = settings.server.host;
     let database = settings.database.target.describe();
-    let app = Application::build(settings)
-        .await
-        .map_err(|e| e.to_string())?;
+    let app = Application::build(settings).await?;
     log::info!(
         "listening on http://{host}:{} (environment: {environment}, database: {database})",
         app.port()
     );
-    app.run_until_stopped().await.map_err(|e| e.to_string())
+    app.run_until_stopped().await.map_err(StartupError::Server)
 }

@@ -1,7 +1,7 @@
 //! Input rules shared by the HTTP handlers and the CLI. Everything is checked
 //! before anything is stored; a failure lists each offending field.
 
-use crate::{auth::password, errors::FieldError};
+use crate::{accounts::password, errors::FieldError};
 
 pub const MAX_EMAIL_CHARS: usize = 254;
 pub const MAX_NAME_CHARS: usize = 30;

@@ -41,12 +41,32 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbSetupError {
-    #[error("cannot connect to the database: {0}")]
-    Connect(String),
-    #[error("database migrations failed: {0}")]
-    Migrate(String),
-    #[error("cannot build the connection pool: {0}")]
-    Pool(String),
+    #[error("cannot connect to the database")]
+    Connect(#[from] diesel::ConnectionError),
+    #[error("cannot create {}", dir.display())]
+    CreateDir {
+        dir: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot configure the SQLite database")]
+    Configure(#[source] diesel::result::Error),
+    #[error("cannot create database `{name}`")]
+    CreateDatabase {
+        name: String,
+        #[source]
+        source: diesel::result::Error,
+    },
+    #[error("database `{0}` does not exist and its name is not a plain identifier")]
+    UnsafeName(String),
+    #[error("DATABASE_URL names no database")]
+    NoDatabaseName,
+    #[error("database migrations failed")]
+    Migrate(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("cannot build the connection pool")]
+    Pool(#[from] r2d2::Error),
+    #[error("expected an SQLite connection")]
+    WrongBackend,
 }
 
 /// Opens a connection through the concrete backend, so a wrong password, a
@@ -98,9 +118,6 @@ impl r2d2::ManageConnection for DbManager {
 /// Connects, runs pending migrations and builds the pool. Blocking: call it
 /// from start-up code or the blocking pool, never from a request handler.
 pub fn connect_and_migrate(settings: &DatabaseSettings) -> Result<DbPool, DbSetupError> {
-    let connect_error = |e: diesel::ConnectionError| DbSetupError::Connect(e.to_string());
-    let migrate_error =
-        |e: Box<dyn std::error::Error + Send + Sync>| DbSetupError::Migrate(e.to_string());
     match &settings.target {
         DatabaseTarget::Postgres(url) => {
             let mut conn = match PgConnection::establish(url.expose()) {
@@ -109,32 +126,29 @@ pub fn connect_and_migrate(settings: &DatabaseSettings) -> Result<DbPool, DbSetu
                     if settings.create_if_missing && e.to_string().contains("does not exist") =>
                 {
                     create_database(url.expose())?;
-                    PgConnection::establish(url.expose()).map_err(connect_error)?
+                    PgConnection::establish(url.expose())?
                 }
-                Err(e) => return Err(connect_error(e)),
+                Err(e) => return Err(e.into()),
             };
             conn.run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map_err(migrate_error)?;
+                .map_err(DbSetupError::Migrate)?;
         }
         DatabaseTarget::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    DbSetupError::Connect(format!("cannot create {}: {e}", dir.display()))
+                std::fs::create_dir_all(dir).map_err(|source| DbSetupError::CreateDir {
+                    dir: dir.to_owned(),
+                    source,
                 })?;
             }
-            let DbConnection::Sqlite(mut conn) =
-                establish(&settings.target).map_err(connect_error)?
-            else {
-                return Err(DbSetupError::Connect(
-                    "expected an SQLite connection".into(),
-                ));
+            let DbConnection::Sqlite(mut conn) = establish(&settings.target)? else {
+                return Err(DbSetupError::WrongBackend);
             };
             // WAL lets readers proceed while one writer commits; it is a
             // property of the file, so setting it once is enough.
             conn.batch_execute("PRAGMA journal_mode = WAL;")
-                .map_err(|e| DbSetupError::Connect(e.to_string()))?;
+                .map_err(DbSetupError::Configure)?;
             conn.run_pending_migrations(SQLITE_MIGRATIONS)
-                .map_err(migrate_error)?;
+                .map_err(DbSetupError::Migrate)?;
         }
     }
     r2d2::Pool::builder()
@@ -144,31 +158,29 @@ pub fn connect_and_migrate(settings: &DatabaseSettings) -> Result<DbPool, DbSetu
         .build(DbManager {
             target: settings.target.clone(),
         })
-        .map_err(|e| DbSetupError::Pool(e.to_string()))
+        .map_err(DbSetupError::from)
 }
 
 /// Development convenience: creates the database named in `url` through the
 /// server's `postgres` maintenance database.
 fn create_database(url: &str) -> Result<(), DbSetupError> {
-    let (base, rest) = url
-        .rsplit_once('/')
-        .ok_or_else(|| DbSetupError::Connect("DATABASE_URL names no database".into()))?;
+    let (base, rest) = url.rsplit_once('/').ok_or(DbSetupError::NoDatabaseName)?;
     let (name, query) = rest.split_once('?').unwrap_or((rest, ""));
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(DbSetupError::Connect(format!(
-            "database `{name}` does not exist and its name is not a plain identifier"
-        )));
+        return Err(DbSetupError::UnsafeName(name.to_owned()));
     }
     let maintenance = if query.is_empty() {
         format!("{base}/postgres")
     } else {
         format!("{base}/postgres?{query}")
     };
-    let mut conn =
-        PgConnection::establish(&maintenance).map_err(|e| DbSetupError::Connect(e.to_string()))?;
+    let mut conn = PgConnection::establish(&maintenance)?;
     diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
         .execute(&mut conn)
-        .map_err(|e| DbSetupError::Connect(e.to_string()))?;
+        .map_err(|source| DbSetupError::CreateDatabase {
+            name: name.to_owned(),
+            source,
+        })?;
     log::warn!("created database `{name}` (development only)");
     Ok(())
 }

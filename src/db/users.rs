@@ -1,5 +1,5 @@
-//! Repository functions for `users`. Timestamps are naive UTC and "now" is
-//! passed in, so the same SQL works on every backend and in tests.
+//! Repository functions for accounts in `users`. The session columns belong
+//! to src/session/store.rs.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -10,49 +10,6 @@ use super::{
     schema::users,
 };
 
-type NoSession = (
-    diesel::dsl::Eq<users::refresh_family, Option<String>>,
-    diesel::dsl::Eq<users::refresh_token_hash, Option<String>>,
-    diesel::dsl::Eq<users::previous_refresh_token_hash, Option<String>>,
-    diesel::dsl::Eq<users::refresh_token_rotated_at, Option<NaiveDateTime>>,
-    diesel::dsl::Eq<users::refresh_token_expires_at, Option<NaiveDateTime>>,
-    diesel::dsl::Eq<users::updated_at, NaiveDateTime>,
-);
-
-/// The assignments that end a refresh session.
-fn no_session(now: NaiveDateTime) -> NoSession {
-    (
-        users::refresh_family.eq(None),
-        users::refresh_token_hash.eq(None),
-        users::previous_refresh_token_hash.eq(None),
-        users::refresh_token_rotated_at.eq(None),
-        users::refresh_token_expires_at.eq(None),
-        users::updated_at.eq(now),
-    )
-}
-
-type EndSession = (
-    NoSession,
-    diesel::dsl::Eq<users::session_version, diesel::dsl::Add<users::session_version, i32>>,
-);
-
-/// Ends the refresh session and every access token issued before (their
-/// `sv` claim falls behind).
-fn end_session(now: NaiveDateTime) -> EndSession {
-    (
-        no_session(now),
-        users::session_version.eq(users::session_version + 1),
-    )
-}
-
-/// What the per-request check needs: one primary-key lookup.
-#[derive(Queryable)]
-pub struct SessionState {
-    pub email: String,
-    pub role: String,
-    pub session_version: i32,
-}
-
 pub fn insert(conn: &mut DbConnection, new_user: &NewUser<'_>) -> QueryResult<User> {
     diesel::insert_into(users::table)
         .values(new_user)
@@ -62,112 +19,6 @@ pub fn insert(conn: &mut DbConnection, new_user: &NewUser<'_>) -> QueryResult<Us
 pub fn find_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<User>> {
     users::table
         .filter(users::email.eq(email))
-        .first(conn)
-        .optional()
-}
-
-/// Starts a new refresh session (new family), replacing any previous one:
-/// one session per user.
-pub fn start_refresh_session(
-    conn: &mut DbConnection,
-    user_id: i32,
-    family: &str,
-    token_hash: &str,
-    expires_at: NaiveDateTime,
-    now: NaiveDateTime,
-) -> QueryResult<User> {
-    diesel::update(users::table.find(user_id))
-        .set((
-            users::refresh_family.eq(family),
-            users::refresh_token_hash.eq(token_hash),
-            users::previous_refresh_token_hash.eq(None::<String>),
-            users::refresh_token_rotated_at.eq(None::<NaiveDateTime>),
-            users::refresh_token_expires_at.eq(expires_at),
-            users::updated_at.eq(now),
-        ))
-        .get_result(conn)
-}
-
-/// Compare-and-swap rotation: succeeds only for the current, unexpired
-/// token, so of N concurrent refreshes with one token exactly one rotates
-/// (on any number of instances: the database decides). The replaced hash is
-/// kept to recognise a retry; the expiry never moves (absolute lifetime).
-pub fn rotate_refresh_token(
-    conn: &mut DbConnection,
-    family: &str,
-    old_hash: &str,
-    new_hash: &str,
-    now: NaiveDateTime,
-) -> QueryResult<Option<User>> {
-    diesel::update(
-        users::table
-            .filter(users::refresh_family.eq(family))
-            .filter(users::refresh_token_hash.eq(old_hash))
-            .filter(users::refresh_token_expires_at.gt(now)),
-    )
-    .set((
-        users::previous_refresh_token_hash.eq(old_hash),
-        users::refresh_token_hash.eq(new_hash),
-        users::refresh_token_rotated_at.eq(now),
-        users::updated_at.eq(now),
-    ))
-    .get_result(conn)
-    .optional()
-}
-
-pub fn find_by_refresh_family(conn: &mut DbConnection, family: &str) -> QueryResult<Option<User>> {
-    users::table
-        .filter(users::refresh_family.eq(family))
-        .first(conn)
-        .optional()
-}
-
-/// Ends the session of `family` and invalidates every access token issued
-/// for it; returns the user id. Used for logout and for detected theft.
-pub fn revoke_family(
-    conn: &mut DbConnection,
-    family: &str,
-    now: NaiveDateTime,
-) -> QueryResult<Option<i32>> {
-    diesel::update(users::table.filter(users::refresh_family.eq(family)))
-        .set(end_session(now))
-        .returning(users::id)
-        .get_result(conn)
-        .optional()
-}
-
-/// Ends the session of an expired family without touching access tokens
-/// (they have expired long before the refresh session did).
-pub fn clear_expired_family(
-    conn: &mut DbConnection,
-    family: &str,
-    now: NaiveDateTime,
-) -> QueryResult<bool> {
-    diesel::update(
-        users::table
-            .filter(users::refresh_family.eq(family))
-            .filter(users::refresh_token_expires_at.le(now)),
-    )
-    .set(no_session(now))
-    .execute(conn)
-    .map(|n| n > 0)
-}
-
-/// Logout by user: ends the refresh session and every access token.
-pub fn revoke_for_user(
-    conn: &mut DbConnection,
-    user_id: i32,
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
-    diesel::update(users::table.find(user_id))
-        .set(end_session(now))
-        .execute(conn)
-}
-
-pub fn session_state(conn: &mut DbConnection, user_id: i32) -> QueryResult<Option<SessionState>> {
-    users::table
-        .find(user_id)
-        .select((users::email, users::role, users::session_version))
         .first(conn)
         .optional()
 }

@@ -1,7 +1,7 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use crate::{db, errors::AppError, startup::AppState};
+use crate::{db, errors::AppError, state::AppState};
 
 /// Liveness: the process answers. Never touches the database.
 pub async fn health() -> HttpResponse {
@@ -15,11 +15,11 @@ pub async fn health() -> HttpResponse {
 /// Readiness: the database answers a query.
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     // Any failure, not only a lost connection, means "not ready".
-    db::run(&state.pool, |conn| Ok(db::ping(conn)?))
+    db::run(&state.db, |conn| Ok(db::ping(conn)?))
         .await
         .map_err(|e| match e {
             AppError::Unavailable(_) => e,
-            other => AppError::Unavailable(format!("readiness: {other}")),
+            other => AppError::unavailable(other),
         })?;
     Ok(HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })))
 }

@@ -1,4 +1,7 @@
-//! The route table: every path the gateway answers, in one place.
+//! The route table: every path the gateway answers, in one place. What a
+//! route requires of its caller is in its handler's signature: `AuthUser`
+//! (a live session) or `AdminUser` (the role guard, src/auth/extractors.rs);
+//! unsafe `/api` methods also pass the CSRF gate (src/auth/csrf.rs).
 
 pub mod auth;
 pub mod health;
@@ -9,6 +12,14 @@ use actix_web::{HttpResponse, Resource, Route, http::Method, web};
 use crate::{auth::csrf, errors::AppError};
 
 pub const API_PREFIX: &str = "/api";
+/// The refresh route, below [`API_PREFIX`]. The refresh cookie's Path is
+/// derived from it ([`refresh_path`]), so the two cannot drift apart.
+const REFRESH_ROUTE: &str = "/auth/refresh";
+
+/// The full path the refresh cookie is scoped to.
+pub fn refresh_path() -> String {
+    format!("{API_PREFIX}{REFRESH_ROUTE}")
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use Method as M;
@@ -21,14 +32,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .wrap(actix_web::middleware::from_fn(csrf::guard_unsafe_requests))
                 .service(resource("/auth/signup", [(M::POST, web::to(auth::signup))]))
                 .service(resource("/auth/login", [(M::POST, web::to(auth::login))]))
-                .service(resource(
-                    "/auth/refresh",
-                    [(M::POST, web::to(auth::refresh))],
-                ))
+                .service(resource(REFRESH_ROUTE, [(M::POST, web::to(auth::refresh))]))
                 // Under the refresh path, so the refresh cookie reaches it and a
                 // browser can revoke after its access cookie is gone.
                 .service(resource(
-                    "/auth/refresh/revoke",
+                    &format!("{REFRESH_ROUTE}/revoke"),
                     [(M::POST, web::to(auth::logout))],
                 ))
                 .service(resource("/auth/logout", [(M::POST, web::to(auth::logout))]))
@@ -45,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     [
                         (M::GET, web::to(people::get)),
                         (M::PUT, web::to(people::update)),
+                        // Admin only: `people::delete` takes an `AdminUser`.
                         (M::DELETE, web::to(people::delete)),
                     ],
                 ))
@@ -79,7 +88,13 @@ pub async fn route_not_found() -> Result<HttpResponse, AppError> {
 
 #[cfg(test)]
 mod tests {
-    use super::is_api_path;
+    use super::{is_api_path, refresh_path};
+
+    #[test]
+    fn the_refresh_cookie_path_lies_under_the_api_prefix() {
+        assert_eq!(refresh_path(), "/api/auth/refresh");
+        assert!(is_api_path(&refresh_path()));
+    }
 
     #[test]
     fn the_api_prefix_ends_at_a_segment_boundary() {

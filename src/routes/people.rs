@@ -6,14 +6,14 @@ use diesel::result::Error as DieselError;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    auth::{AuthUser, require_admin},
+    auth::{AdminUser, AuthUser},
     db::{
         self,
         models::{Person, PersonFields},
         people,
     },
     errors::{AppError, FieldError},
-    startup::AppState,
+    state::AppState,
     validation::name_error,
 };
 
@@ -111,7 +111,7 @@ pub async fn list(
         return Err(AppError::Validation(errors));
     }
     let offset = (page - 1) * limit;
-    let rows = db::run(&state.pool, move |conn| {
+    let rows = db::run(&state.db, move |conn| {
         Ok(people::list(conn, offset, limit)?)
     })
     .await?;
@@ -125,7 +125,7 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id = parse_id(&path)?;
-    let person = db::run(&state.pool, move |conn| {
+    let person = db::run(&state.db, move |conn| {
         people::find(conn, id).map_err(person_not_found)
     })
     .await?;
@@ -138,7 +138,7 @@ pub async fn create(
     body: web::Json<PersonRequest>,
 ) -> Result<HttpResponse, AppError> {
     let (first_name, last_name) = body.into_inner().validate()?;
-    let person = db::run(&state.pool, move |conn| {
+    let person = db::run(&state.db, move |conn| {
         let fields = PersonFields {
             first_name: &first_name,
             last_name: &last_name,
@@ -160,7 +160,7 @@ pub async fn update(
     let id = parse_id(&path)?;
     let (first_name, last_name) = body.into_inner().validate()?;
     let now = Utc::now().naive_utc();
-    let person = db::run(&state.pool, move |conn| {
+    let person = db::run(&state.db, move |conn| {
         let fields = PersonFields {
             first_name: &first_name,
             last_name: &last_name,
@@ -172,16 +172,15 @@ pub async fn update(
 }
 
 pub async fn delete(
-    user: AuthUser,
+    admin: AdminUser,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    require_admin(&user)?;
     let id = parse_id(&path)?;
-    let deleted = db::run(&state.pool, move |conn| Ok(people::delete(conn, id)?)).await?;
+    let deleted = db::run(&state.db, move |conn| Ok(people::delete(conn, id)?)).await?;
     if deleted == 0 {
         return Err(AppError::NotFound("Person not found"));
     }
-    log::info!("person deleted: id={id} by user_id={}", user.id);
+    log::info!("person deleted: id={id} by user_id={}", admin.id);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,15 +1,12 @@
-//! Short-lived access tokens: HS256 only, `typ: at+jwt`, every claim required.
+//! Short-lived access tokens (the claims a session issues): HS256 only,
+//! `typ: at+jwt`, every claim required.
 
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
-use super::Role;
-use crate::{
-    config::AuthSettings,
-    errors::{AppError, AuthFailure},
-};
+use crate::{accounts::Role, config::AuthSettings, errors::AuthFailure};
 
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 
@@ -78,7 +75,7 @@ impl JwtKeys {
         email: &str,
         role: Role,
         session_version: i32,
-    ) -> Result<String, AppError> {
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = chrono::Utc::now().timestamp();
         let claims = AccessClaims {
             sub: user_id.to_string(),
@@ -95,7 +92,6 @@ impl JwtKeys {
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
         jsonwebtoken::encode(&header, &claims, &self.encoding)
-            .map_err(|e| AppError::Internal(format!("cannot sign access token: {e}")))
     }
 
     /// Verifies signature, algorithm, type and every claim.

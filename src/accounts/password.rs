@@ -6,15 +6,37 @@
 
 use std::sync::Arc;
 
+use actix_web::error::BlockingError;
 use base64::{Engine, engine::general_purpose::STANDARD};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, Mac, digest::InvalidLength};
 use sha2::Sha256;
-use tokio::sync::Semaphore;
+use tokio::sync::{AcquireError, Semaphore};
 
 use crate::{blocking, config::AuthSettings, errors::AppError};
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_CHARS: usize = 128;
+
+/// Why hashing or verifying could not be done (never "wrong password").
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("bcrypt")]
+    Bcrypt(#[from] bcrypt::BcryptError),
+    #[error("cannot make the dummy password")]
+    Random(#[from] getrandom::Error),
+    #[error("invalid pepper")]
+    Pepper(#[from] InvalidLength),
+    #[error("the bcrypt queue is closed")]
+    Queue(#[from] AcquireError),
+    #[error("blocking pool")]
+    Blocking(#[from] BlockingError),
+}
+
+impl From<PasswordError> for AppError {
+    fn from(err: PasswordError) -> Self {
+        AppError::internal(err)
+    }
+}
 
 pub struct PasswordHasher {
     pepper: Vec<u8>,
@@ -27,59 +49,52 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     /// Blocking (one bcrypt hash for the dummy): call at start-up.
-    pub fn new(settings: &AuthSettings) -> Result<Self, AppError> {
+    pub fn new(settings: &AuthSettings) -> Result<Self, PasswordError> {
         let mut hasher = PasswordHasher {
             pepper: settings.password_pepper.expose().to_vec(),
             cost: settings.bcrypt_cost,
             permits: Arc::new(Semaphore::new(settings.bcrypt_max_concurrency)),
             dummy_hash: String::new(),
         };
-        let dummy = crate::auth::random_token()?;
-        hasher.dummy_hash = bcrypt::hash(hasher.prehash(&dummy)?, hasher.cost)
-            .map_err(|e| AppError::Internal(format!("bcrypt: {e}")))?;
+        let dummy = crate::random::token()?;
+        hasher.dummy_hash = bcrypt::hash(hasher.prehash(&dummy)?, hasher.cost)?;
         Ok(hasher)
     }
 
-    fn prehash(&self, password: &str) -> Result<String, AppError> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.pepper)
-            .map_err(|_| AppError::Internal("invalid pepper length".into()))?;
+    fn prehash(&self, password: &str) -> Result<String, PasswordError> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.pepper)?;
         mac.update(password.as_bytes());
         Ok(STANDARD.encode(mac.finalize().into_bytes()))
     }
 
-    pub async fn hash(&self, password: &str) -> Result<String, AppError> {
+    pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
         let prehashed = self.prehash(password)?;
         let cost = self.cost;
-        self.bounded(move || {
-            bcrypt::hash(prehashed, cost).map_err(|e| AppError::Internal(format!("bcrypt: {e}")))
-        })
-        .await
+        self.bounded(move || Ok(bcrypt::hash(prehashed, cost)?))
+            .await
     }
 
     /// `hash` is `None` for an unknown account: the dummy hash is checked
     /// instead and the answer is always `false`.
-    pub async fn verify(&self, password: &str, hash: Option<String>) -> Result<bool, AppError> {
+    pub async fn verify(
+        &self,
+        password: &str,
+        hash: Option<String>,
+    ) -> Result<bool, PasswordError> {
         let prehashed = self.prehash(password)?;
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.clone());
         let matches = self
-            .bounded(move || {
-                bcrypt::verify(prehashed, &hash)
-                    .map_err(|e| AppError::Internal(format!("bcrypt: {e}")))
-            })
+            .bounded(move || Ok(bcrypt::verify(prehashed, &hash)?))
             .await?;
         Ok(known && matches)
     }
 
     async fn bounded<T: Send + 'static>(
         &self,
-        f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
-    ) -> Result<T, AppError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| AppError::Internal("bcrypt semaphore closed".into()))?;
+        f: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let _permit = self.permits.acquire().await?;
         blocking::run(f).await
     }
 }

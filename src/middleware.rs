@@ -1,0 +1,150 @@
+//! The middleware every response passes through, in the order
+//! `startup::run` wraps it: CORS, security headers, the JSON error envelope
+//! for framework-made errors, and the request log.
+
+use actix_cors::Cors;
+use actix_web::{
+    HttpResponse,
+    body::MessageBody,
+    dev::{ServiceRequest, ServiceResponse},
+    http::{
+        Method, StatusCode,
+        header::{self, HeaderMap, HeaderValue},
+    },
+    middleware::{ErrorHandlerResponse, Logger, Next},
+};
+
+use crate::{
+    errors::{AppError, ErrorBody},
+    routes,
+};
+
+/// Exact allowlist with credentials. Unlisted origins get no
+/// `Access-Control-Allow-*` headers, so browsers cannot read the response.
+pub fn cors(origins: &[String]) -> Cors {
+    origins
+        .iter()
+        .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
+        .allowed_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allowed_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        // A cross-origin SPA needs it to know how long a 429 lasts.
+        .expose_headers([header::RETRY_AFTER])
+        .supports_credentials()
+        .max_age(600)
+}
+
+/// The demo page may load only its own script and style; API responses may
+/// load nothing. Neither may be framed.
+const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// Final touches on every response, errors included (it wraps CORS, and the
+/// JSON error envelope wraps it).
+pub async fn response_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let under_api = routes::is_api_path(req.path());
+    match next.call(req).await {
+        Ok(mut res) => {
+            secure_headers(res.headers_mut(), under_api);
+            Ok(res)
+        }
+        // An error that escapes the inner services is rendered by the server
+        // after every middleware; the mapper still gives it the headers.
+        Err(mut err) => {
+            err.add_response_mapper(move |mut res| {
+                secure_headers(res.headers_mut(), under_api);
+                res
+            });
+            Err(err)
+        }
+    }
+}
+
+fn secure_headers(headers: &mut HeaderMap, under_api: bool) {
+    let is_html = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    // actix-cors adds `Access-Control-Allow-Credentials` and `-Expose-Headers`
+    // to every response; a response that allows no origin carries no CORS
+    // headers at all.
+    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        headers.remove(header::ACCESS_CONTROL_ALLOW_CREDENTIALS);
+        headers.remove(header::ACCESS_CONTROL_EXPOSE_HEADERS);
+    }
+    let policy = if is_html { PAGE_CSP } else { API_CSP };
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, policy),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        // For browsers that predate CSP frame-ancestors.
+        (header::X_FRAME_OPTIONS, "DENY"),
+        // URLs carry ids; no other site learns them from a link or a fetch.
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    // Here rather than on the /api scope, so that responses made outside the
+    // scope's routing (CORS preflights, framework errors) are covered too:
+    // everything under /api is per-user or volatile.
+    if under_api {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    // Nothing in the stack sets it today; a layer added later must not
+    // announce its name and version either.
+    headers.remove(header::SERVER);
+}
+
+/// Method, path (never the query string), status and latency. No headers:
+/// cookies and Authorization never reach the log.
+pub fn request_logger() -> Logger {
+    Logger::new("%{METHOD}xi %{PATH}xi %s %Dms")
+        .custom_request_replace("METHOD", |req| req.method().to_string())
+        .custom_request_replace("PATH", |req| req.path().to_owned())
+}
+
+/// Error responses produced outside our handlers (the framework's 404/405,
+/// payload or CORS errors) get the same JSON envelope as ours.
+pub fn json_error_body<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let (code, message) = match AppError::for_status(status) {
+        Some(err) => err.code_and_message(),
+        None if status == StatusCode::FORBIDDEN => ("forbidden", "Forbidden"),
+        None => ("request_failed", "Request failed"),
+    };
+    let (req, old) = res.into_parts();
+    let mut builder = HttpResponse::build(status);
+    for (name, value) in old.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            builder.append_header((name.clone(), value.clone()));
+        }
+    }
+    let body = builder
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ))
+        .json(ErrorBody {
+            status_code: status.as_u16(),
+            code,
+            message,
+            errors: &[],
+        });
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, body).map_into_right_body(),
+    ))
+}
