@@ -70,6 +70,13 @@ pub fn name_error(value: &str) -> Option<&'static str> {
     None
 }
 
+/// Passwords must not contain control characters either. Sign-up refuses
+/// them; login treats them as wrong without a database lookup, so no old
+/// row holding one can be logged into.
+pub fn password_chars_allowed(password: &str) -> bool {
+    !has_control_chars(password)
+}
+
 pub fn signup_errors(email: Option<&str>, password_value: Option<&str>) -> Vec<FieldError> {
     let mut errors = Vec::new();
     match email {
@@ -81,6 +88,10 @@ pub fn signup_errors(email: Option<&str>, password_value: Option<&str>) -> Vec<F
     }
     match password_value {
         None => errors.push(FieldError::new("password", "is required")),
+        Some(p) if !password_chars_allowed(p) => errors.push(FieldError::new(
+            "password",
+            "must not contain control characters",
+        )),
         Some(p) if !password::password_is_acceptable(p) => errors.push(FieldError::new(
             "password",
             "must be between 8 and 128 characters",
@@ -179,5 +190,26 @@ mod tests {
         for blank in ["", "   ", "\u{3000}"] {
             assert_eq!(name_error(blank), Some("must not be empty"), "{blank:?}");
         }
+    }
+
+    #[test]
+    fn passwords_with_control_characters_are_refused() {
+        assert!(password_chars_allowed("correct horse battery"));
+        assert!(password_chars_allowed("пароль🔑 with spaces"));
+        for bad in [
+            "correct horse\0",
+            "tab\there!!",
+            "line\nbreak!",
+            "del\u{7f}eted!",
+            "next\u{85}line",
+            "sep\u{2028}arator",
+        ] {
+            assert!(!password_chars_allowed(bad), "{bad:?}");
+            let errors = signup_errors(Some("a@example.com"), Some(bad));
+            assert_eq!(errors.len(), 1, "{bad:?}");
+            assert_eq!(errors[0].field, "password");
+            assert_eq!(errors[0].message, "must not contain control characters");
+        }
+        assert!(signup_errors(Some("a@example.com"), Some("correct horse battery")).is_empty());
     }
 }

@@ -16,7 +16,7 @@ use crate::{
     db::{self, models::NewUser, users},
     errors::{AppError, AuthFailure, FieldError, is_unique_violation},
     startup::AppState,
-    validation::{email_is_valid, normalize_email, signup_errors},
+    validation::{email_is_valid, normalize_email, password_chars_allowed, signup_errors},
 };
 
 #[derive(Debug, Serialize)]
@@ -197,9 +197,10 @@ async fn check_password(
     email: String,
     password: &str,
 ) -> Result<db::models::User, AppError> {
-    // A malformed identifier cannot belong to an account; it skips the query
-    // (which also keeps NUL bytes away from the database) but not bcrypt.
-    let user = if email_is_valid(&email) {
+    // A malformed identifier cannot belong to an account, nor can a password
+    // with control characters match one: either skips the query (which also
+    // keeps NUL bytes away from the database) but not bcrypt.
+    let user = if email_is_valid(&email) && password_chars_allowed(password) {
         db::run(&state.pool, move |conn| {
             Ok(users::find_by_email(conn, &email)?)
         })
