@@ -234,9 +234,10 @@ describe('demo SPA against the real gateway', { timeout: 240_000 }, () => {
     assert.equal(await row(id).getByTestId('person-row-last').textContent(), 'King');
     assert.deepEqual(personRow(id), { firstName: 'Ada', lastName: 'King' });
 
-    // Invalid name: server validation message, DB untouched.
+    // Invalid name: whitespace only passes `required`, is empty once trimmed;
+    // server validation message, DB untouched.
     const before = peopleCount();
-    await byTestId('person-first').fill('R2D2');
+    await byTestId('person-first').fill('   ');
     await byTestId('person-last').fill('Droid');
     await byTestId('person-submit').click();
     await expectStatus(/./, 'error');

@@ -1,9 +1,13 @@
 //! Input rules shared by the HTTP handlers and the CLI. Everything is checked
 //! before anything is stored; a failure lists each offending field.
 
-use crate::{accounts::password, errors::FieldError};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::errors::FieldError;
 
 pub const MAX_EMAIL_CHARS: usize = 254;
+pub const MIN_PASSWORD_CHARS: usize = 8;
+pub const MAX_PASSWORD_CHARS: usize = 128;
 pub const MAX_NAME_CHARS: usize = 30;
 
 /// Emails are compared and stored trimmed and lower-cased; matching never
@@ -42,24 +46,43 @@ pub fn email_is_valid(email: &str) -> bool {
     local_ok && domain_ok
 }
 
-/// Person names: 1–30 characters of letters, spaces, `'`, `’`, `-` and `.`
-/// after trimming. Digits and punctuation such as `;`, `=`, `(` or quotes
-/// are refused, so SQL-looking input is a 400 rather than stored.
+/// C0/C1 controls (NUL and DEL included) and the Unicode line and paragraph
+/// separators: nothing a person types into a one-line field.
+pub fn has_control_chars(value: &str) -> bool {
+    value
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+}
+
+/// Person names are free text: queries are parameterised, so no character is
+/// dangerous. `value` is as sent (callers store it trimmed, not normalised);
+/// controls are refused anywhere in it, even where trimming would drop them.
+/// The length is counted after NFC, so "é" is one character however encoded.
 pub fn name_error(value: &str) -> Option<&'static str> {
-    let chars = value.chars().count();
+    if has_control_chars(value) {
+        return Some("must not contain control characters");
+    }
+    let chars = value.trim().nfc().count();
     if chars == 0 {
         return Some("must not be empty");
     }
     if chars > MAX_NAME_CHARS {
         return Some("must be at most 30 characters");
     }
-    let allowed = value
-        .chars()
-        .all(|c| c.is_alphabetic() || matches!(c, ' ' | '\'' | '’' | '-' | '.'));
-    if !allowed || !value.chars().any(char::is_alphabetic) {
-        return Some("may contain only letters, spaces, apostrophes, hyphens and periods");
-    }
     None
+}
+
+/// Passwords must not contain control characters either. Sign-up refuses
+/// them; login treats them as wrong without a database lookup, so no old
+/// row holding one can be logged into.
+pub fn password_chars_allowed(password: &str) -> bool {
+    !has_control_chars(password)
+}
+
+/// Length rules only (NIST SP 800-63B): no composition rules.
+pub fn password_is_acceptable(password: &str) -> bool {
+    let chars = password.chars().count();
+    (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars)
 }
 
 pub fn signup_errors(email: Option<&str>, password_value: Option<&str>) -> Vec<FieldError> {
@@ -73,7 +96,11 @@ pub fn signup_errors(email: Option<&str>, password_value: Option<&str>) -> Vec<F
     }
     match password_value {
         None => errors.push(FieldError::new("password", "is required")),
-        Some(p) if !password::password_is_acceptable(p) => errors.push(FieldError::new(
+        Some(p) if !password_chars_allowed(p) => errors.push(FieldError::new(
+            "password",
+            "must not contain control characters",
+        )),
+        Some(p) if !password_is_acceptable(p) => errors.push(FieldError::new(
             "password",
             "must be between 8 and 128 characters",
         )),
@@ -85,6 +112,15 @@ pub fn signup_errors(email: Option<&str>, password_value: Option<&str>) -> Vec<F
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn password_length_rules_count_characters_not_bytes() {
+        assert!(!password_is_acceptable("1234567"));
+        assert!(password_is_acceptable("12345678"));
+        assert!(password_is_acceptable(&"é".repeat(64)));
+        assert!(password_is_acceptable(&"🔑".repeat(128)));
+        assert!(!password_is_acceptable(&"a".repeat(129)));
+    }
 
     #[test]
     fn emails_are_normalized_and_checked() {
@@ -108,7 +144,7 @@ mod tests {
     }
 
     #[test]
-    fn names_allow_real_names_only() {
+    fn names_are_free_text() {
         for good in [
             "Ada",
             "O'Brien",
@@ -117,21 +153,80 @@ mod tests {
             "Zoë",
             "St. John",
             "李",
-        ] {
-            assert_eq!(name_error(good), None, "{good}");
-        }
-        for bad in [
-            "",
-            "'; DROP TABLE people;--",
+            "Agent 47",
+            "Watson (née Parker)",
+            "Smith 3rd",
+            "Robert'); DROP TABLE x;--",
             "' OR 1=1 --",
-            "Robert\0",
-            "R2D2",
             "<script>",
+            "R2D2",
             "---",
-            &"a".repeat(31),
+            "  padded  ",
         ] {
-            assert!(name_error(bad).is_some(), "{bad:?} accepted");
+            assert_eq!(name_error(good), None, "{good:?}");
         }
+        assert_eq!(name_error(&"a".repeat(30)), None);
         assert_eq!(name_error(&"é".repeat(30)), None);
+        assert_eq!(
+            name_error(&"a".repeat(31)),
+            Some("must be at most 30 characters")
+        );
+        // Trimmed before counting.
+        assert_eq!(name_error(&format!("  {}  ", "a".repeat(30))), None);
+    }
+
+    #[test]
+    fn name_length_is_counted_after_nfc() {
+        let decomposed = "e\u{301}".repeat(30);
+        assert_eq!(decomposed.chars().count(), 60);
+        assert_eq!(name_error(&decomposed), None);
+        assert_eq!(
+            name_error(&"e\u{301}".repeat(31)),
+            Some("must be at most 30 characters")
+        );
+    }
+
+    #[test]
+    fn names_refuse_controls_and_blanks() {
+        for bad in [
+            "Ro\0bert",
+            "Ada\n",
+            "\tAda",
+            "A\u{7f}",
+            "A\u{85}",
+            "A\u{2028}",
+            "A\u{2029}",
+            "\n",
+        ] {
+            assert_eq!(
+                name_error(bad),
+                Some("must not contain control characters"),
+                "{bad:?}"
+            );
+        }
+        for blank in ["", "   ", "\u{3000}"] {
+            assert_eq!(name_error(blank), Some("must not be empty"), "{blank:?}");
+        }
+    }
+
+    #[test]
+    fn passwords_with_control_characters_are_refused() {
+        assert!(password_chars_allowed("correct horse battery"));
+        assert!(password_chars_allowed("пароль🔑 with spaces"));
+        for bad in [
+            "correct horse\0",
+            "tab\there!!",
+            "line\nbreak!",
+            "del\u{7f}eted!",
+            "next\u{85}line",
+            "sep\u{2028}arator",
+        ] {
+            assert!(!password_chars_allowed(bad), "{bad:?}");
+            let errors = signup_errors(Some("a@example.com"), Some(bad));
+            assert_eq!(errors.len(), 1, "{bad:?}");
+            assert_eq!(errors[0].field, "password");
+            assert_eq!(errors[0].message, "must not contain control characters");
+        }
+        assert!(signup_errors(Some("a@example.com"), Some("correct horse battery")).is_empty());
     }
 }

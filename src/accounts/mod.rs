@@ -10,7 +10,7 @@ pub use role::Role;
 use crate::{
     db::{self, DbPool, models::NewUser, models::User, users},
     errors::{AppError, AuthFailure, is_unique_violation},
-    validation::email_is_valid,
+    validation::{email_is_valid, password_chars_allowed},
 };
 
 pub struct Accounts {
@@ -51,10 +51,10 @@ impl Accounts {
     /// the same bytes and the same bcrypt work whether the account exists or
     /// not. `email` is normalized.
     pub async fn authenticate(&self, email: String, password: &str) -> Result<User, AppError> {
-        // A malformed identifier cannot belong to an account; it skips the
-        // query (which also keeps NUL bytes away from the database) but not
-        // bcrypt.
-        let user = if email_is_valid(&email) {
+        // A malformed identifier cannot belong to an account, nor can a
+        // password with control characters match one: either skips the query
+        // (which also keeps NUL bytes away from the database) but not bcrypt.
+        let user = if email_is_valid(&email) && password_chars_allowed(password) {
             db::run(&self.pool, move |conn| {
                 Ok(users::find_by_email(conn, &email)?)
             })

@@ -14,9 +14,6 @@ use tokio::sync::{AcquireError, Semaphore};
 
 use crate::{blocking, config::AuthSettings, errors::AppError};
 
-pub const MIN_PASSWORD_CHARS: usize = 8;
-pub const MAX_PASSWORD_CHARS: usize = 128;
-
 /// Why hashing or verifying could not be done (never "wrong password").
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -99,12 +96,6 @@ impl PasswordHasher {
     }
 }
 
-/// Length rules only (NIST SP 800-63B): no composition rules.
-pub fn password_is_acceptable(password: &str) -> bool {
-    let chars = password.chars().count();
-    (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,14 +156,5 @@ mod tests {
     async fn unknown_users_never_verify() {
         let h = hasher(&[1u8; 32]);
         assert!(!h.verify("anything at all", None).await.expect("verify"));
-    }
-
-    #[test]
-    fn length_rules_count_characters_not_bytes() {
-        assert!(!password_is_acceptable("1234567"));
-        assert!(password_is_acceptable("12345678"));
-        assert!(password_is_acceptable(&"é".repeat(64)));
-        assert!(password_is_acceptable(&"🔑".repeat(128)));
-        assert!(!password_is_acceptable(&"a".repeat(129)));
     }
 }

@@ -47,12 +47,14 @@ pub struct PersonRequest {
 }
 
 impl PersonRequest {
-    /// Both names are required (PUT is a full update); each is trimmed.
+    /// Both names are required (PUT is a full update); each is checked as
+    /// sent and stored trimmed, otherwise verbatim.
     fn validate(self) -> Result<(String, String), AppError> {
         let mut errors = Vec::new();
         let mut check = |field: &'static str, value: Option<String>| {
+            let error = value.as_deref().map(name_error);
             let value = value.map(|v| v.trim().to_owned());
-            match value.as_deref().map(name_error) {
+            match error {
                 None => errors.push(FieldError::new(field, "is required")),
                 Some(Some(message)) => errors.push(FieldError::new(field, message)),
                 Some(None) => {}

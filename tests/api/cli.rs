@@ -119,6 +119,23 @@ async fn the_cli_refuses_passwords_in_argv_and_weak_passwords() {
     assert!(!out.status.success());
     assert_eq!(app.count("users"), 0);
 
+    // Control characters are refused as at sign-up (an environment
+    // variable cannot hold NUL; standard input can).
+    let out = cli(
+        &app.db_url,
+        &["create-user", "--email", "a@example.com"],
+        None,
+        Some("correct horse\u{0}battery\n"),
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("password must not contain control characters"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(app.count("users"), 0);
+
     let out = cli(
         &app.db_url,
         &[

@@ -447,6 +447,18 @@ impl TestApp {
         .expect("count")
     }
 
+    /// (first_name, last_name) as stored in a people row.
+    pub fn stored_person(&self, id: i64) -> (String, String) {
+        use bff_gateway::db::schema::people::dsl as p;
+        use diesel::prelude::*;
+        let id = i32::try_from(id).expect("person id fits i32");
+        p::people
+            .find(id)
+            .select((p::first_name, p::last_name))
+            .first(&mut self.db())
+            .expect("person row")
+    }
+
     /// (refresh_token_hash, refresh_token_expires_at) of a user row.
     pub fn stored_session(&self, email: &str) -> (Option<String>, Option<chrono::NaiveDateTime>) {
         use bff_gateway::db::schema::users::dsl as u;

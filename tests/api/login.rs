@@ -235,6 +235,53 @@ async fn cookie_names_are_configurable_with_prefixes() {
     assert_error(response, 401, "token_missing").await;
 }
 
+async fn control_character_passwords_are_failed_logins_even_for_an_old_row() {
+    let app = crate::helpers::spawn_app_with(&[
+        ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3"),
+        ("LOGIN_FAILURE_WINDOW", "60s"),
+    ])
+    .await;
+    // A row stored before sign-up refused such passwords.
+    let old_password = "correct horse\u{0}battery";
+    let hasher =
+        bff_gateway::accounts::PasswordHasher::new(&app.settings.auth).expect("hasher");
+    let hash = hasher.hash(old_password).await.expect("hash");
+    bff_gateway::db::users::insert(
+        &mut app.db(),
+        &bff_gateway::db::models::NewUser {
+            email: "old@example.com",
+            password_hash: &hash,
+            role: "user",
+        },
+    )
+    .expect("insert old row");
+    let unknown = app
+        .login("nobody@example.com", "wrong password!")
+        .await
+        .bytes()
+        .await
+        .expect("body");
+    for _ in 0..3 {
+        let response = app.login("old@example.com", old_password).await;
+        assert!(set_cookies(&response).is_empty());
+        assert_eq!(response.status(), 401);
+        let body = response.bytes().await.expect("body");
+        assert_eq!(body, unknown, "the same answer as an unknown account");
+    }
+    assert_eq!(app.stored_session("old@example.com"), (None, None));
+    // Each attempt counted as a failure: the account is now throttled.
+    let response = app.login("old@example.com", old_password).await;
+    assert_error(response, 429, "too_many_requests").await;
+
+    app.signup("ada@example.com", PASSWORD).await;
+    for password in ["correct horse\tbattery", "correct horse battery\u{7f}"] {
+        let response = app.login("ada@example.com", password).await;
+        assert_error(response, 401, "invalid_credentials").await;
+    }
+    assert_eq!(app.stored_session("ada@example.com"), (None, None));
+    assert_eq!(app.login("ada@example.com", PASSWORD).await.status(), 200);
+}
+
 crate::tests![
     login_sets_exactly_specified_cookies_and_returns_no_tokens,
     login_accepts_email_as_the_field_name,
@@ -245,4 +292,5 @@ crate::tests![
     body_token_delivery_is_refused_unless_enabled,
     non_browser_clients_get_tokens_in_the_body_only_when_enabled_and_asked,
     cookie_names_are_configurable_with_prefixes,
+    control_character_passwords_are_failed_logins_even_for_an_old_row,
 ];

@@ -193,10 +193,76 @@ async fn the_list_is_paginated_and_ordered_by_id() {
     assert_error(app.get("/api/people?page=abc").await, 400, "invalid_query").await;
 }
 
+async fn free_text_names_are_stored_and_returned_verbatim() {
+    let app = spawn_app().await;
+    app.logged_in_user("user@example.com").await;
+    for (first, last) in [
+        ("Robert'); DROP TABLE people;--", "' OR '1'='1"),
+        ("Agent 47", "Smith 3rd"),
+        ("Watson (née Parker)", "<script>alert(1)</script>"),
+        ("\"; DELETE FROM users; --", "R2D2"),
+    ] {
+        let response = app
+            .post(
+                "/api/people",
+                json!({ "firstName": first, "lastName": last }),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "{first:?} {last:?}");
+        let created: Value = response.json().await.expect("json");
+        let id = created["id"].as_i64().expect("id");
+        let expected = json!({ "id": id, "firstName": first, "lastName": last });
+        assert_eq!(created, expected);
+        let fetched: Value = app
+            .get(&format!("/api/people/{id}"))
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(fetched, expected);
+        assert_eq!(app.stored_person(id), (first.to_owned(), last.to_owned()));
+    }
+    // Nothing was executed: both tables are intact.
+    assert_eq!(app.count("people"), 4);
+    assert_eq!(app.count("users"), 1);
+}
+
+async fn names_are_trimmed_but_otherwise_kept_as_sent() {
+    let app = spawn_app().await;
+    app.logged_in_user("user@example.com").await;
+    // "José" with a combining accent: NFC would make it one code point shorter.
+    let decomposed = "Jose\u{301}";
+    let response = app
+        .post(
+            "/api/people",
+            json!({ "firstName": "  Jean  Luc ", "lastName": format!(" {decomposed}\u{3000}") }),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.expect("json");
+    let id = created["id"].as_i64().expect("id");
+    assert_eq!(created["firstName"], "Jean  Luc");
+    assert_eq!(created["lastName"], decomposed);
+    let (first, last) = app.stored_person(id);
+    assert_eq!(first, "Jean  Luc");
+    assert_eq!(last, decomposed);
+    assert_eq!(last.chars().count(), 5, "stored undecomposed: {last:?}");
+    assert_ne!(last, "Jos\u{e9}");
+    let fetched: Value = app
+        .get(&format!("/api/people/{id}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(fetched, created);
+}
+
 crate::tests![
     people_crud_round_trip,
     delete_is_admin_only_401_403_204,
     ids_that_are_not_numbers_are_400_and_unknown_ids_404,
     partial_updates_are_rejected_and_change_nothing,
     the_list_is_paginated_and_ordered_by_id,
+    free_text_names_are_stored_and_returned_verbatim,
+    names_are_trimmed_but_otherwise_kept_as_sent,
 ];

@@ -154,6 +154,31 @@ async fn invalid_emails_are_rejected_with_field_errors() {
     assert_eq!(app.count("users"), 0);
 }
 
+async fn passwords_with_control_characters_are_refused_and_store_nothing() {
+    let app = spawn_app().await;
+    for password in [
+        "correct horse\u{0}battery",
+        "correct\thorse battery",
+        "correct horse battery\n",
+        "\u{7f}correct horse battery",
+        "correct\u{85}horse battery",
+        "correct horse\u{2028}battery",
+    ] {
+        let body = assert_error(
+            app.signup("ada@example.com", password).await,
+            400,
+            "validation_failed",
+        )
+        .await;
+        assert_eq!(
+            body["errors"],
+            json!([{ "field": "password", "message": "must not contain control characters" }]),
+            "{password:?}"
+        );
+    }
+    assert_eq!(app.count("users"), 0);
+}
+
 crate::tests![
     signup_creates_a_user_with_a_normalized_email_and_role_user,
     a_duplicate_email_is_409_whatever_its_case,
@@ -161,4 +186,5 @@ crate::tests![
     a_role_in_the_signup_body_is_rejected_and_nothing_is_stored,
     password_rules_are_length_only_and_never_truncate,
     invalid_emails_are_rejected_with_field_errors,
+    passwords_with_control_characters_are_refused_and_store_nothing,
 ];
