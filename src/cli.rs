@@ -99,7 +99,7 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), String> {
                     .collect();
                 return Err(text.join("; "));
             }
-            let hasher = PasswordHasher::new(&settings.auth).map_err(|e| e.to_string())?;
+            let hasher = PasswordHasher::new(&settings.passwords).map_err(|e| e.to_string())?;
             let hash = hasher.hash(&password).await.map_err(|e| e.to_string())?;
             let user = db::run(&pool, move |conn| {
                 let new_user = NewUser {

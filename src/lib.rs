@@ -6,6 +6,7 @@ pub mod cli;
 pub mod client_ip;
 pub mod config;
 pub mod db;
+pub mod dev_secret;
 pub mod errors;
 pub mod random;
 pub mod routes;

@@ -22,8 +22,9 @@ use crate::{
         password::PasswordHasher,
     },
     client_ip::TrustedProxies,
-    config::Settings,
+    config::{Environment, Settings},
     db::{self, DbPool, DbSetupError},
+    dev_secret::{self, DevSecretError},
     errors::{AppError, ErrorBody},
     routes,
     throttle::Throttle,
@@ -49,6 +50,8 @@ pub struct AppState {
 pub enum StartupError {
     #[error(transparent)]
     Database(#[from] DbSetupError),
+    #[error(transparent)]
+    DevSecret(#[from] DevSecretError),
     #[error("cannot bind {address}: {source}")]
     Bind {
         address: String,
@@ -64,7 +67,17 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+    pub async fn build(mut settings: Settings) -> Result<Self, StartupError> {
+        if settings.environment == Environment::Development
+            && settings.session.access_token_secret_generated
+        {
+            let file = settings.database.development_secret_file();
+            settings.session.access_token_secret = dev_secret::load_or_create(&file)?;
+            log::warn!(
+                "ACCESS_TOKEN_SECRET is not set: using the development secret in {} (development only; production refuses to start without ACCESS_TOKEN_SECRET)",
+                file.display()
+            );
+        }
         let state = build_state(&settings).await?;
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener =
@@ -95,31 +108,31 @@ impl Application {
 /// run on the blocking pool.
 pub async fn build_state(settings: &Settings) -> Result<web::Data<AppState>, StartupError> {
     let database = settings.database.clone();
-    let auth = settings.auth.clone();
+    let password_settings = settings.passwords.clone();
     let (pool, passwords) = web::block(move || -> Result<_, StartupError> {
         let pool = db::connect_and_migrate(&database)?;
-        let passwords =
-            PasswordHasher::new(&auth).map_err(|e| StartupError::Other(e.to_string()))?;
+        let passwords = PasswordHasher::new(&password_settings)
+            .map_err(|e| StartupError::Other(e.to_string()))?;
         Ok((pool, passwords))
     })
     .await
     .map_err(|e| StartupError::Other(e.to_string()))??;
-    let refresh_ttl = chrono::TimeDelta::from_std(settings.auth.refresh_ttl)
+    let refresh_ttl = chrono::TimeDelta::from_std(settings.session.refresh_ttl)
         .map_err(|e| StartupError::Other(format!("REFRESH_TOKEN_TTL: {e}")))?;
-    let reuse_window = chrono::TimeDelta::from_std(settings.auth.refresh_reuse_window)
+    let reuse_window = chrono::TimeDelta::from_std(settings.session.refresh_reuse_window)
         .map_err(|e| StartupError::Other(format!("REFRESH_REUSE_WINDOW: {e}")))?;
-    let successor_key = SuccessorKey::derive(settings.auth.access_token_secret.expose())
+    let successor_key = SuccessorKey::derive(settings.session.access_token_secret.expose())
         .map_err(|e| StartupError::Other(e.to_string()))?;
     Ok(web::Data::new(AppState {
         pool,
-        jwt: JwtKeys::new(&settings.auth),
+        jwt: JwtKeys::new(&settings.session),
         passwords,
-        cookies: SessionCookies::new(&settings.cookies, settings.auth.access_ttl),
+        cookies: SessionCookies::new(&settings.cookies, settings.session.access_ttl),
         origins: TrustedOrigins::new(&settings.cors.allowed_origins),
         refresh_ttl,
         reuse_window,
         successor_key,
-        token_body_delivery: settings.auth.token_body_delivery,
+        token_body_delivery: settings.session.token_body_delivery,
         trusted_proxies: settings.server.trusted_proxies.clone(),
         throttle: Throttle::new(&settings.throttle),
     }))
@@ -132,7 +145,7 @@ fn run(
 ) -> Result<Server, StartupError> {
     let origins = settings.cors.allowed_origins.clone();
     let json_limit = settings.server.json_limit;
-    let static_dir = settings.server.static_dir.clone();
+    let static_dir = settings.static_files.dir.clone();
     let serve_static = std::path::Path::new(&static_dir).is_dir();
     let server = HttpServer::new(move || {
         let app = App::new()

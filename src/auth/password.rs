@@ -11,7 +11,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::sync::Semaphore;
 
-use crate::{blocking, config::AuthSettings, errors::AppError};
+use crate::{blocking, config::PasswordSettings, errors::AppError};
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_CHARS: usize = 128;
@@ -27,9 +27,9 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     /// Blocking (one bcrypt hash for the dummy): call at start-up.
-    pub fn new(settings: &AuthSettings) -> Result<Self, AppError> {
+    pub fn new(settings: &PasswordSettings) -> Result<Self, AppError> {
         let mut hasher = PasswordHasher {
-            pepper: settings.password_pepper.expose().to_vec(),
+            pepper: settings.pepper.expose().to_vec(),
             cost: settings.bcrypt_cost,
             permits: Arc::new(Semaphore::new(settings.bcrypt_max_concurrency)),
             dummy_hash: String::new(),
@@ -94,22 +94,12 @@ pub fn password_is_acceptable(password: &str) -> bool {
 mod tests {
     use super::*;
     use crate::config::Secret;
-    use std::time::Duration;
 
     fn hasher(pepper: &[u8]) -> PasswordHasher {
-        PasswordHasher::new(&AuthSettings {
-            access_token_secret: Secret::new(vec![1u8; 32]),
-            password_pepper: Secret::new(pepper),
-            access_ttl: Duration::from_secs(60),
-            refresh_ttl: Duration::from_secs(600),
-            issuer: "i".into(),
-            audience: "a".into(),
-            leeway: Duration::ZERO,
+        PasswordHasher::new(&PasswordSettings {
+            pepper: Secret::new(pepper),
             bcrypt_cost: 4,
             bcrypt_max_concurrency: 2,
-            token_body_delivery: false,
-            access_token_secret_generated: false,
-            refresh_reuse_window: Duration::from_secs(30),
         })
         .expect("hasher")
     }
