@@ -133,7 +133,9 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
                     .collect();
                 return Err(CliError::Invalid(text.join("; ")));
             }
-            let hash = PasswordHasher::new(&settings.auth)?.hash(&password).await?;
+            let hash = PasswordHasher::new(&settings.passwords)?
+                .hash(&password)
+                .await?;
             let user = query(&pool, move |conn| {
                 let new_user = NewUser {
                     email: &email,

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod client_ip;
 pub mod config;
 pub mod db;
+pub mod dev_secret;
 pub mod errors;
 pub mod middleware;
 pub mod origins;

@@ -12,8 +12,9 @@ use actix_web::{
 
 use crate::{
     accounts::{Accounts, PasswordError, PasswordHasher},
-    config::Settings,
+    config::{Environment, Settings},
     db::{self, DbSetupError},
+    dev_secret::{self, DevSecretError},
     errors::AppError,
     middleware::{cors, json_error_body, request_logger, response_headers},
     origins::TrustedOrigins,
@@ -27,6 +28,8 @@ use crate::{
 pub enum StartupError {
     #[error(transparent)]
     Database(#[from] DbSetupError),
+    #[error(transparent)]
+    DevSecret(#[from] DevSecretError),
     #[error("cannot prepare password hashing")]
     Passwords(#[from] PasswordError),
     #[error("cannot prepare sessions")]
@@ -49,7 +52,19 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+    pub async fn build(mut settings: Settings) -> Result<Self, StartupError> {
+        // Development only: a secret that survives restarts, so sessions do.
+        // Config never writes files; start-up does, here.
+        if settings.environment == Environment::Development
+            && settings.session.access_token_secret_generated
+        {
+            let file = settings.database.development_secret_file();
+            settings.session.access_token_secret = dev_secret::load_or_create(&file)?;
+            log::warn!(
+                "ACCESS_TOKEN_SECRET is not set: using the development secret in {} (development only; production refuses to start without ACCESS_TOKEN_SECRET)",
+                file.display()
+            );
+        }
         let state = build_state(&settings).await?;
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind((settings.server.host, settings.server.port))
@@ -72,14 +87,14 @@ impl Application {
 /// run on the blocking pool.
 pub async fn build_state(settings: &Settings) -> Result<web::Data<AppState>, StartupError> {
     let database = settings.database.clone();
-    let auth = settings.auth.clone();
+    let password_settings = settings.passwords.clone();
     let (pool, passwords) = crate::blocking::run(move || -> Result<_, StartupError> {
         let pool = db::connect_and_migrate(&database)?;
-        Ok((pool, PasswordHasher::new(&auth)?))
+        Ok((pool, PasswordHasher::new(&password_settings)?))
     })
     .await?;
     let sessions = Sessions::new(
-        &settings.auth,
+        &settings.session,
         &settings.cookies,
         routes::refresh_path(),
         pool.clone(),
@@ -101,7 +116,7 @@ fn run(
 ) -> Result<Server, StartupError> {
     let origins = settings.cors.allowed_origins.clone();
     let json_limit = settings.server.json_limit;
-    let static_dir = settings.server.static_dir.clone();
+    let static_dir = settings.static_files.dir.clone();
     let serve_static = std::path::Path::new(&static_dir).is_dir();
     let server = HttpServer::new(move || {
         let app = App::new()

@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac, digest::InvalidLength};
 use sha2::Sha256;
 use tokio::sync::{AcquireError, Semaphore};
 
-use crate::{blocking, config::AuthSettings, errors::AppError};
+use crate::{blocking, config::PasswordSettings, errors::AppError};
 
 /// Why hashing or verifying could not be done (never "wrong password").
 #[derive(Debug, thiserror::Error)]
@@ -46,9 +46,9 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     /// Blocking (one bcrypt hash for the dummy): call at start-up.
-    pub fn new(settings: &AuthSettings) -> Result<Self, PasswordError> {
+    pub fn new(settings: &PasswordSettings) -> Result<Self, PasswordError> {
         let mut hasher = PasswordHasher {
-            pepper: settings.password_pepper.expose().to_vec(),
+            pepper: settings.pepper.expose().to_vec(),
             cost: settings.bcrypt_cost,
             permits: Arc::new(Semaphore::new(settings.bcrypt_max_concurrency)),
             dummy_hash: String::new(),
@@ -100,22 +100,12 @@ impl PasswordHasher {
 mod tests {
     use super::*;
     use crate::config::Secret;
-    use std::time::Duration;
 
     fn hasher(pepper: &[u8]) -> PasswordHasher {
-        PasswordHasher::new(&AuthSettings {
-            access_token_secret: Secret::new(vec![1u8; 32]),
-            password_pepper: Secret::new(pepper),
-            access_ttl: Duration::from_secs(60),
-            refresh_ttl: Duration::from_secs(600),
-            issuer: "i".into(),
-            audience: "a".into(),
-            leeway: Duration::ZERO,
+        PasswordHasher::new(&PasswordSettings {
+            pepper: Secret::new(pepper),
             bcrypt_cost: 4,
             bcrypt_max_concurrency: 2,
-            token_body_delivery: false,
-            access_token_secret_generated: false,
-            refresh_reuse_window: Duration::from_secs(30),
         })
         .expect("hasher")
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
-use crate::{accounts::Role, config::AuthSettings, errors::AuthFailure};
+use crate::{accounts::Role, config::SessionSettings, errors::AuthFailure};
 
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 
@@ -44,7 +44,7 @@ pub struct JwtKeys {
 }
 
 impl JwtKeys {
-    pub fn new(settings: &AuthSettings) -> Self {
+    pub fn new(settings: &SessionSettings) -> Self {
         let secret = settings.access_token_secret.expose();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
@@ -141,17 +141,14 @@ mod tests {
     use crate::config::Secret;
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
-    fn settings(secret: &str) -> AuthSettings {
-        AuthSettings {
+    fn settings(secret: &str) -> SessionSettings {
+        SessionSettings {
             access_token_secret: Secret::new(secret.as_bytes()),
-            password_pepper: Secret::new(vec![7u8; 32]),
             access_ttl: Duration::from_secs(60),
             refresh_ttl: Duration::from_secs(600),
             issuer: "iss-test".into(),
             audience: "aud-test".into(),
             leeway: Duration::from_secs(0),
-            bcrypt_cost: 4,
-            bcrypt_max_concurrency: 1,
             token_body_delivery: false,
             access_token_secret_generated: false,
             refresh_reuse_window: Duration::from_secs(30),

@@ -32,7 +32,7 @@ use self::{
 };
 use crate::{
     accounts::Role,
-    config::{AuthSettings, CookieSettings},
+    config::{CookieSettings, SessionSettings},
     db::{self, DbConnection, DbPool, models::User},
     errors::{AppError, AuthFailure, Invariant},
 };
@@ -82,7 +82,7 @@ enum Outcome {
 impl Sessions {
     /// `refresh_path` is the refresh route's path, from the route table.
     pub fn new(
-        settings: &AuthSettings,
+        settings: &SessionSettings,
         cookies: &CookieSettings,
         refresh_path: String,
         pool: DbPool,

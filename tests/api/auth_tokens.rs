@@ -20,12 +20,12 @@ fn claims(app: &TestApp, sub: i64, role: &str) -> Value {
     json!({
         "sub": sub.to_string(), "email": "x@example.com", "role": role,
         "iat": now, "exp": now + 300,
-        "iss": app.settings.auth.issuer, "aud": app.settings.auth.audience, "jti": "test", "sv": 1,
+        "iss": app.settings.session.issuer, "aud": app.settings.session.audience, "jti": "test", "sv": 1,
     })
 }
 
 fn sign(app: &TestApp, header: Header, claims: &Value) -> String {
-    let key = EncodingKey::from_secret(app.settings.auth.access_token_secret.expose());
+    let key = EncodingKey::from_secret(app.settings.session.access_token_secret.expose());
     jsonwebtoken::encode(&header, claims, &key).expect("sign")
 }
 

@@ -244,7 +244,7 @@ async fn control_character_passwords_are_failed_logins_even_for_an_old_row() {
     // A row stored before sign-up refused such passwords.
     let old_password = "correct horse\u{0}battery";
     let hasher =
-        bff_gateway::accounts::PasswordHasher::new(&app.settings.auth).expect("hasher");
+        bff_gateway::accounts::PasswordHasher::new(&app.settings.passwords).expect("hasher");
     let hash = hasher.hash(old_password).await.expect("hash");
     bff_gateway::db::users::insert(
         &mut app.db(),

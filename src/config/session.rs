@@ -1,0 +1,148 @@
+use std::time::Duration;
+
+use super::{ConfigError, Environment, Secret, vars::Vars};
+
+/// Access tokens and refresh-token rotation.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    pub access_token_secret: Secret,
+    /// `ACCESS_TOKEN_SECRET` was not set (development/test): the secret is
+    /// random, and start-up may swap in the development secret file.
+    pub access_token_secret_generated: bool,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub issuer: String,
+    pub audience: String,
+    pub leeway: Duration,
+    /// Non-browser mode: tokens in JSON bodies, only when a request asks for it.
+    pub token_body_delivery: bool,
+    /// A refresh with the immediately previous token succeeds this long
+    /// after the rotation (several tabs, lost responses); later it is theft.
+    pub refresh_reuse_window: Duration,
+}
+
+impl SessionSettings {
+    pub(super) fn from_vars(vars: &Vars, environment: Environment) -> Result<Self, ConfigError> {
+        let configured_secret = vars.get("ACCESS_TOKEN_SECRET");
+        let access_token_secret_generated = configured_secret.is_none();
+        let access_token_secret = match configured_secret {
+            Some(secret) => Secret::new(secret.into_bytes()),
+            None if environment == Environment::Production => {
+                return Err(ConfigError::Missing {
+                    var: "ACCESS_TOKEN_SECRET",
+                    hint: " in production (at least 32 random bytes)",
+                });
+            }
+            None => crate::random::token()
+                .map(|secret| Secret::new(secret.into_bytes()))
+                .map_err(|source| ConfigError::Random {
+                    var: "ACCESS_TOKEN_SECRET",
+                    source,
+                })?,
+        };
+        if access_token_secret.expose().len() < 32 {
+            return Err(ConfigError::invalid(
+                "ACCESS_TOKEN_SECRET",
+                "must be at least 32 bytes",
+            ));
+        }
+        Ok(SessionSettings {
+            access_token_secret,
+            access_token_secret_generated,
+            access_ttl: vars.duration_between(
+                "ACCESS_TOKEN_TTL",
+                Duration::from_secs(15 * 60),
+                Duration::from_secs(1),
+                Duration::from_secs(24 * 3600),
+            )?,
+            refresh_ttl: vars.duration_between(
+                "REFRESH_TOKEN_TTL",
+                Duration::from_secs(7 * 24 * 3600),
+                Duration::from_secs(1),
+                Duration::from_secs(365 * 24 * 3600),
+            )?,
+            issuer: vars.non_empty("JWT_ISSUER", "bff-gateway")?,
+            audience: vars.non_empty("JWT_AUDIENCE", "bff-gateway")?,
+            leeway: vars.duration_between(
+                "JWT_LEEWAY",
+                Duration::from_secs(5),
+                Duration::ZERO,
+                Duration::from_secs(30),
+            )?,
+            token_body_delivery: vars.bool("TOKEN_BODY_DELIVERY", false)?,
+            refresh_reuse_window: vars.duration_between(
+                "REFRESH_REUSE_WINDOW",
+                Duration::from_secs(30),
+                Duration::ZERO,
+                Duration::from_secs(300),
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::vars::lookup;
+
+    const SECRET: (&str, &str) = ("ACCESS_TOKEN_SECRET", "0123456789abcdef0123456789abcdef");
+
+    fn load(
+        pairs: &[(&str, &str)],
+        environment: Environment,
+    ) -> Result<SessionSettings, ConfigError> {
+        let f = lookup(pairs);
+        SessionSettings::from_vars(&Vars::new(&f), environment)
+    }
+
+    fn err_text(pairs: &[(&str, &str)], environment: Environment) -> String {
+        load(pairs, environment)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let s = load(&[], Environment::Development).expect("valid");
+        assert_eq!(s.access_ttl, Duration::from_secs(900));
+        assert_eq!(s.refresh_ttl, Duration::from_secs(7 * 86_400));
+        assert!(s.leeway <= Duration::from_secs(30));
+        assert!(!s.token_body_delivery);
+        assert_eq!(s.refresh_reuse_window, Duration::from_secs(30));
+        assert_eq!(s.issuer, "bff-gateway");
+        assert_eq!(s.audience, "bff-gateway");
+    }
+
+    #[test]
+    fn an_unset_secret_is_random_outside_production_and_required_in_it() {
+        let first = load(&[], Environment::Development).expect("valid");
+        let second = load(&[], Environment::Test).expect("valid");
+        assert!(first.access_token_secret_generated);
+        assert!(first.access_token_secret.expose().len() >= 32);
+        assert_ne!(
+            first.access_token_secret.expose(),
+            second.access_token_secret.expose()
+        );
+        let text = err_text(&[], Environment::Production);
+        assert!(text.contains("ACCESS_TOKEN_SECRET"), "{text}");
+        let s = load(&[SECRET], Environment::Production).expect("valid");
+        assert!(!s.access_token_secret_generated);
+        assert_eq!(s.access_token_secret.expose(), SECRET.1.as_bytes());
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (pair, var) in [
+            (("ACCESS_TOKEN_SECRET", "short"), "ACCESS_TOKEN_SECRET"),
+            (("ACCESS_TOKEN_TTL", "7 days"), "ACCESS_TOKEN_TTL"),
+            (("REFRESH_TOKEN_TTL", "366d"), "REFRESH_TOKEN_TTL"),
+            (("JWT_LEEWAY", "5m"), "JWT_LEEWAY"),
+            (("TOKEN_BODY_DELIVERY", "maybe"), "TOKEN_BODY_DELIVERY"),
+            (("REFRESH_REUSE_WINDOW", "10m"), "REFRESH_REUSE_WINDOW"),
+        ] {
+            let text = err_text(&[pair], Environment::Development);
+            assert!(text.contains(var), "{pair:?} gave `{text}`");
+        }
+    }
+}

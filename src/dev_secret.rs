@@ -1,0 +1,111 @@
+//! The development access-token secret, kept in a file beside the database
+//! so that development sessions survive restarts. Called from start-up, not
+//! from config, so that reading settings never writes files.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use crate::config::Secret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevSecretError {
+    #[error("could not read the development secret {}", file.display())]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the development secret {} holds fewer than 32 bytes; delete it to generate a new one",
+        file.display()
+    )]
+    TooShort { file: PathBuf },
+    #[error("could not create the development secret {}", file.display())]
+    Create {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot generate a random development secret for {}", file.display())]
+    Random {
+        file: PathBuf,
+        #[source]
+        source: getrandom::Error,
+    },
+}
+
+/// Reads the development secret from `path`, creating it (owner-only) with a
+/// fresh random value on first use.
+pub fn load_or_create(path: &Path) -> Result<Secret, DevSecretError> {
+    let file = || path.to_path_buf();
+    match std::fs::read_to_string(path) {
+        Ok(text) if text.trim().len() >= 32 => return Ok(Secret::new(text.trim().as_bytes())),
+        Ok(_) => return Err(DevSecretError::TooShort { file: file() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(DevSecretError::Read {
+                file: file(),
+                source,
+            });
+        }
+    }
+    let create_error = |source| DevSecretError::Create {
+        file: file(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(create_error)?;
+    }
+    let secret = crate::random::token().map_err(|source| DevSecretError::Random {
+        file: file(),
+        source,
+    })?;
+    let mut options = std::fs::OpenOptions::new();
+    // create_new: never clobber a secret another process just wrote.
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut out = options.open(path).map_err(create_error)?;
+    out.write_all(secret.as_bytes()).map_err(create_error)?;
+    Ok(Secret::new(secret.into_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_development_secret_is_created_once_and_then_reused() {
+        let dir = std::env::temp_dir().join(format!("bff-secret-{}", uuid::Uuid::new_v4()));
+        let file = dir.join("nested/access-token-secret.dev");
+        let first = load_or_create(&file).expect("created");
+        let second = load_or_create(&file).expect("read back");
+        assert_eq!(first.expose(), second.expose());
+        assert!(first.expose().len() >= 32);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).expect("file").permissions().mode();
+            assert_eq!(mode & 0o077, 0, "owner-only file");
+        }
+        std::fs::write(&file, "short").expect("overwrite");
+        assert!(load_or_create(&file).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn errors_name_the_file_and_keep_their_cause() {
+        let dir = std::env::temp_dir().join(format!("bff-secret-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        // A directory where the file should be: reading it fails, not NotFound.
+        let err = load_or_create(&dir).expect_err("a directory is no secret");
+        assert!(
+            err.to_string().contains(&dir.display().to_string()),
+            "{err}"
+        );
+        assert!(std::error::Error::source(&err).is_some(), "{err:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
