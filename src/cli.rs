@@ -121,7 +121,7 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
     database.min_idle = 0;
     let pool =
         blocking::run(move || db::connect_and_migrate(&database).map_err(CliError::from)).await?;
-    let user = match command {
+    let (done, user) = match command {
         Command::CreateUser { email, role } => {
             let password = read_password()?;
             let email = normalize_email(&email);
@@ -133,9 +133,13 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
                     .collect();
                 return Err(CliError::Invalid(text.join("; ")));
             }
-            let hash = PasswordHasher::new(&settings.passwords)?
-                .hash(&password)
-                .await?;
+            let password_settings = settings.passwords.clone();
+            // Its dummy hash is a bcrypt run: off the async worker too.
+            let hasher = blocking::run(move || {
+                PasswordHasher::new(&password_settings).map_err(CliError::from)
+            })
+            .await?;
+            let hash = hasher.hash(&password).await?;
             let user = query(&pool, move |conn| {
                 let new_user = NewUser {
                     email: &email,
@@ -145,21 +149,21 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
                 users::insert(conn, &new_user)
             })
             .await?;
-            print!("created ");
-            user
+            ("created user", user)
         }
         Command::SetRole { email, role } => {
             let email = normalize_email(&email);
             let now = Utc::now().naive_utc();
-            query(&pool, move |conn| {
+            let user = query(&pool, move |conn| {
                 users::set_role(conn, &email, role.as_str(), now)
             })
-            .await?
+            .await?;
+            ("user", user)
         }
         Command::Serve | Command::Help => return Ok(()),
     };
     println!(
-        "user id={} email={} role={}",
+        "{done} id={} email={} role={}",
         user.id, user.email, user.role
     );
     Ok(())
