@@ -56,21 +56,17 @@ impl CookieSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::vars::lookup;
+    use crate::config::vars::{error_text, load_with};
 
     fn load(
         pairs: &[(&str, &str)],
         environment: Environment,
     ) -> Result<CookieSettings, ConfigError> {
-        let f = lookup(pairs);
-        CookieSettings::from_vars(&Vars::new(&f), environment)
+        load_with(pairs, |vars| CookieSettings::from_vars(vars, environment))
     }
 
     fn err_text(pairs: &[(&str, &str)]) -> String {
-        load(pairs, Environment::Development)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default()
+        error_text(load(pairs, Environment::Development))
     }
 
     #[test]

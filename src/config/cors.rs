@@ -39,11 +39,10 @@ fn parse_origins(value: &str) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::vars::lookup;
+    use crate::config::vars::load_with;
 
     fn load(pairs: &[(&str, &str)]) -> Result<CorsSettings, ConfigError> {
-        let f = lookup(pairs);
-        CorsSettings::from_vars(&Vars::new(&f))
+        load_with(pairs, CorsSettings::from_vars)
     }
 
     #[test]

@@ -39,11 +39,10 @@ impl Environment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::vars::lookup;
+    use crate::config::vars::load_with;
 
     fn load(pairs: &[(&str, &str)]) -> Result<Environment, ConfigError> {
-        let f = lookup(pairs);
-        Environment::from_vars(&Vars::new(&f))
+        load_with(pairs, Environment::from_vars)
     }
 
     #[test]

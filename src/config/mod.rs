@@ -140,10 +140,7 @@ mod tests {
     const SECRET: (&str, &str) = ("ACCESS_TOKEN_SECRET", "0123456789abcdef0123456789abcdef");
 
     fn err_text(pairs: &[(&str, &str)]) -> String {
-        match settings(pairs) {
-            Ok(_) => String::new(),
-            Err(e) => e.to_string(),
-        }
+        super::vars::error_text(settings(pairs))
     }
 
     #[test]

@@ -53,21 +53,17 @@ impl PasswordSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::vars::lookup;
+    use crate::config::vars::{error_text, load_with};
 
     fn load(
         pairs: &[(&str, &str)],
         environment: Environment,
     ) -> Result<PasswordSettings, ConfigError> {
-        let f = lookup(pairs);
-        PasswordSettings::from_vars(&Vars::new(&f), environment)
+        load_with(pairs, |vars| PasswordSettings::from_vars(vars, environment))
     }
 
     fn err_text(pairs: &[(&str, &str)], environment: Environment) -> String {
-        load(pairs, environment)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default()
+        error_text(load(pairs, environment))
     }
 
     #[test]

@@ -31,11 +31,10 @@ impl ServerSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::vars::lookup;
+    use crate::config::vars::load_with;
 
     fn load(pairs: &[(&str, &str)]) -> Result<ServerSettings, ConfigError> {
-        let f = lookup(pairs);
-        ServerSettings::from_vars(&Vars::new(&f))
+        load_with(pairs, ServerSettings::from_vars)
     }
 
     #[test]

@@ -83,7 +83,7 @@ impl SessionSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::vars::lookup;
+    use crate::config::vars::{error_text, load_with};
 
     const SECRET: (&str, &str) = ("ACCESS_TOKEN_SECRET", "0123456789abcdef0123456789abcdef");
 
@@ -91,15 +91,11 @@ mod tests {
         pairs: &[(&str, &str)],
         environment: Environment,
     ) -> Result<SessionSettings, ConfigError> {
-        let f = lookup(pairs);
-        SessionSettings::from_vars(&Vars::new(&f), environment)
+        load_with(pairs, |vars| SessionSettings::from_vars(vars, environment))
     }
 
     fn err_text(pairs: &[(&str, &str)], environment: Environment) -> String {
-        load(pairs, environment)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default()
+        error_text(load(pairs, environment))
     }
 
     #[test]

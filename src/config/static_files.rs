@@ -19,11 +19,10 @@ impl StaticSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::vars::lookup;
+    use crate::config::vars::load_with;
 
     fn load(pairs: &[(&str, &str)]) -> StaticSettings {
-        let f = lookup(pairs);
-        StaticSettings::from_vars(&Vars::new(&f))
+        load_with(pairs, StaticSettings::from_vars)
     }
 
     #[test]

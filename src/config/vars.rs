@@ -144,13 +144,22 @@ pub(super) fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> 
     move |k| map.get(k).cloned()
 }
 
+/// Runs a section loader over fixed pairs, for the section tests.
+#[cfg(test)]
+pub(super) fn load_with<T>(pairs: &[(&str, &str)], loader: impl FnOnce(&Vars) -> T) -> T {
+    let f = lookup(pairs);
+    loader(&Vars::new(&f))
+}
+
+/// The error's text, or empty when the load succeeded.
+#[cfg(test)]
+pub(super) fn error_text<T>(result: Result<T, ConfigError>) -> String {
+    result.err().map(|e| e.to_string()).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn err_text<T>(result: Result<T, ConfigError>) -> String {
-        result.err().map(|e| e.to_string()).unwrap_or_default()
-    }
 
     #[test]
     fn durations_share_one_grammar() {
@@ -186,11 +195,11 @@ mod tests {
             ("COOKIE", "bad name"),
         ]);
         let vars = Vars::new(&f);
-        let text = err_text(vars.parse("N", 1u32));
+        let text = error_text(vars.parse("N", 1u32));
         assert!(text.contains("N is invalid"), "{text}");
-        let text = err_text(vars.bounded("BIG", 1u32, 1, 256));
+        let text = error_text(vars.bounded("BIG", 1u32, 1, 256));
         assert!(text.contains("BIG") && text.contains("1..=256"), "{text}");
-        let text = err_text(vars.duration_between(
+        let text = error_text(vars.duration_between(
             "WAIT",
             Duration::ZERO,
             Duration::ZERO,
@@ -200,8 +209,8 @@ mod tests {
             text.contains("WAIT") && text.contains("0s and 60s"),
             "{text}"
         );
-        assert!(err_text(vars.bool("FLAG", true)).contains("FLAG"));
-        assert!(err_text(vars.cookie_name("COOKIE", "c")).contains("COOKIE"));
+        assert!(error_text(vars.bool("FLAG", true)).contains("FLAG"));
+        assert!(error_text(vars.cookie_name("COOKIE", "c")).contains("COOKIE"));
     }
 
     #[test]
