@@ -1,7 +1,7 @@
 //! The two roles. Stored as text; the role guard (`AdminUser`, in
 //! src/auth/extractors.rs) compares this type, never strings.
 
-use std::{fmt, str::FromStr};
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -35,12 +35,6 @@ impl FromStr for Role {
             "admin" => Ok(Role::Admin),
             other => Err(UnknownRole(other.chars().take(32).collect())),
         }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

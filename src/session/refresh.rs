@@ -54,11 +54,14 @@ pub fn decide(
     let is_retry = stored.previous_hash.as_deref() == Some(presented.hash)
         && stored.current_hash.as_deref() == Some(presented.successor_hash)
         && stored.rotated_at.is_some_and(|at| at > now - reuse_window);
-    match (is_current, is_retry, expired) {
-        (true, _, false) => Decision::Rotate,
-        (false, true, false) => Decision::Retry,
-        (true, _, true) | (false, true, true) => Decision::Expired,
-        (false, false, _) => Decision::Reused,
+    if !(is_current || is_retry) {
+        Decision::Reused
+    } else if expired {
+        Decision::Expired
+    } else if is_current {
+        Decision::Rotate
+    } else {
+        Decision::Retry
     }
 }
 
