@@ -114,6 +114,9 @@ pub enum AppError {
     Internal(#[source] Cause),
 }
 
+/// A 503's `Retry-After`: database outages are retried soon, not hammered.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
 /// The cause of a server-side failure, kept with its own source chain.
 pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -272,6 +275,9 @@ impl ResponseError for AppError {
             AppError::TooManyRequests { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, *retry_after_secs));
             }
+            AppError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER_SECS));
+            }
             _ => {}
         }
         response.json(ErrorBody {
@@ -298,9 +304,12 @@ impl From<DieselError> for AppError {
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                 _,
             ) => AppError::unavailable(err),
-            // SQLite's busy timeout ran out behind another writer: transient.
+            // SQLite's busy timeout ran out behind another writer, or
+            // PostgreSQL's statement_timeout cancelled the statement:
+            // transient, and nothing was written.
             DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
-                if info.message().contains("database is locked") =>
+                if info.message().contains("database is locked")
+                    || info.message().contains("statement timeout") =>
             {
                 AppError::unavailable(err)
             }
@@ -381,8 +390,28 @@ mod tests {
             503
         );
         assert_eq!(
+            status(database_error(
+                DatabaseErrorKind::Unknown,
+                "canceling statement due to statement timeout"
+            )),
+            503
+        );
+        assert_eq!(
             status(database_error(DatabaseErrorKind::Unknown, "syntax error")),
             500
+        );
+    }
+
+    #[test]
+    fn unavailable_answers_say_when_to_retry() {
+        let response = AppError::unavailable(Invariant("down")).error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("2")
         );
     }
 

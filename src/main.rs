@@ -1,10 +1,12 @@
-use std::process::ExitCode;
+use std::{process::ExitCode, time::Duration};
+
+use actix_web::rt::signal::unix::{SignalKind, signal};
 
 use bff_gateway::{
     cli::{self, Command},
     config::{self, Settings},
     errors::chain,
-    startup::{Application, StartupError},
+    startup::{Application, ServerHandle, StartupError},
     telemetry,
 };
 
@@ -28,11 +30,21 @@ async fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(e) => return failure(&e),
     };
-    let result = match command {
-        Command::Serve => serve(settings).await.map_err(|e| failure(&e)),
-        other => cli::run(other, settings).await.map_err(|e| failure(&e)),
-    };
-    result.map_or_else(|code| code, |()| ExitCode::SUCCESS)
+    if let Command::Serve = command {
+        // Exit without waiting for blocking threads: one may be stuck inside
+        // libpq on a hung database, and the runtime would wait for it.
+        let code = match serve(settings).await {
+            Ok(()) => 0,
+            Err(e) => {
+                failure(&e);
+                1
+            }
+        };
+        std::process::exit(code);
+    }
+    cli::run(command, settings)
+        .await
+        .map_or_else(|e| failure(&e), |()| ExitCode::SUCCESS)
 }
 
 /// Logs the error with every cause: the cause is what an operator needs
@@ -46,10 +58,49 @@ async fn serve(settings: Settings) -> Result<(), StartupError> {
     let environment = settings.environment.as_str();
     let host = settings.server.host;
     let database = settings.database.target.describe();
+    let drain = settings.server.shutdown_timeout;
     let app = Application::build(settings).await?;
     log::info!(
         "listening on http://{host}:{} (environment: {environment}, database: {database})",
         app.port()
     );
-    app.run_until_stopped().await.map_err(StartupError::Server)
+    stop_on_signals(app.handle(), drain).map_err(StartupError::Server)?;
+    app.run_until_stopped()
+        .await
+        .map_err(StartupError::Server)?;
+    log::info!("stopped");
+    Ok(())
+}
+
+/// SIGTERM and SIGINT alike: stop accepting at once and let in-flight
+/// requests finish for up to `SHUTDOWN_TIMEOUT`; a second signal exits at
+/// once.
+fn stop_on_signals(server: ServerHandle, drain: Duration) -> std::io::Result<()> {
+    let (tx, mut signals) = tokio::sync::mpsc::unbounded_channel();
+    for (kind, name) in [
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::interrupt(), "SIGINT"),
+    ] {
+        let mut stream = signal(kind)?;
+        let tx = tx.clone();
+        actix_web::rt::spawn(async move {
+            while stream.recv().await.is_some() && tx.send(name).is_ok() {}
+        });
+    }
+    actix_web::rt::spawn(async move {
+        let Some(first) = signals.recv().await else {
+            return;
+        };
+        log::info!(
+            "{first}: shutting down; no new connections, in-flight requests have {}s to finish",
+            drain.as_secs()
+        );
+        // The stop command is sent now; the server's own future reports the end.
+        drop(server.stop(true));
+        if let Some(second) = signals.recv().await {
+            log::warn!("{second} during shutdown: exiting now");
+            std::process::exit(1);
+        }
+    });
+    Ok(())
 }

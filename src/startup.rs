@@ -44,12 +44,17 @@ pub enum StartupError {
     Server(#[source] std::io::Error),
     #[error("start-up work was cancelled")]
     Blocking(#[from] actix_web::error::BlockingError),
+    #[error("the database did not finish start-up (connect and migrate) within {0:?}")]
+    DatabaseHung(std::time::Duration),
 }
 
 pub struct Application {
     port: u16,
     server: Server,
 }
+
+/// Stops a running [`Application`] (see `main`'s signal handling).
+pub use actix_web::dev::ServerHandle;
 
 impl Application {
     pub async fn build(mut settings: Settings) -> Result<Self, StartupError> {
@@ -78,6 +83,12 @@ impl Application {
         self.port
     }
 
+    /// Stops accepting at once; `graceful` lets in-flight requests finish
+    /// for up to `SHUTDOWN_TIMEOUT`.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
@@ -88,11 +99,14 @@ impl Application {
 pub async fn build_state(settings: &Settings) -> Result<web::Data<AppState>, StartupError> {
     let database = settings.database.clone();
     let password_settings = settings.passwords.clone();
-    let (pool, passwords) = crate::blocking::run(move || -> Result<_, StartupError> {
+    let limit = db::setup_limit(&database.timeouts);
+    let setup = crate::blocking::run(move || -> Result<_, StartupError> {
         let pool = db::connect_and_migrate(&database)?;
         Ok((pool, PasswordHasher::new(&password_settings)?))
-    })
-    .await?;
+    });
+    let (pool, passwords) = actix_web::rt::time::timeout(limit, setup)
+        .await
+        .map_err(|_| StartupError::DatabaseHung(limit))??;
     let sessions = Sessions::new(
         &settings.session,
         &settings.cookies,
@@ -152,6 +166,10 @@ fn run(
         app.default_service(web::to(routes::route_not_found))
     })
     .workers(settings.server.workers)
+    // main handles SIGTERM and SIGINT alike (a drain, then exit); tests
+    // start many servers in one process and want no signal handling.
+    .disable_signals()
+    .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
     .listen(listener)
     .map_err(StartupError::Server)?
     .run();

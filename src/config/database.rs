@@ -86,13 +86,82 @@ impl DatabaseTarget {
     }
 }
 
+/// Every wait on the database is bounded by one of these (README: "When
+/// the database fails").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatabaseTimeouts {
+    /// Opening one connection: libpq `connect_timeout` (whole seconds, at
+    /// least 2) and `tcp_user_timeout`.
+    pub connect: Duration,
+    /// Waiting for a pooled connection while the database is believed up.
+    pub checkout: Duration,
+    /// One statement: PostgreSQL `statement_timeout`, SQLite `busy_timeout`.
+    pub statement: Duration,
+    /// One visit of a request to the database, checkout included; past it
+    /// the request gets 503 even if the database never answers.
+    pub request: Duration,
+    /// How long start-up keeps retrying an unreachable database.
+    pub startup: Duration,
+}
+
+impl Default for DatabaseTimeouts {
+    fn default() -> Self {
+        DatabaseTimeouts {
+            connect: Duration::from_secs(2),
+            checkout: Duration::from_secs(1),
+            statement: Duration::from_secs(2),
+            request: Duration::from_secs(3),
+            startup: Duration::from_secs(30),
+        }
+    }
+}
+
+impl DatabaseTimeouts {
+    fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let default = DatabaseTimeouts::default();
+        let secs = Duration::from_secs;
+        Ok(DatabaseTimeouts {
+            connect: vars.duration_between(
+                "DATABASE_CONNECT_TIMEOUT",
+                default.connect,
+                secs(1),
+                secs(120),
+            )?,
+            checkout: vars.duration_between(
+                "DATABASE_CHECKOUT_TIMEOUT",
+                default.checkout,
+                secs(1),
+                secs(120),
+            )?,
+            statement: vars.duration_between(
+                "DATABASE_STATEMENT_TIMEOUT",
+                default.statement,
+                secs(1),
+                secs(600),
+            )?,
+            request: vars.duration_between(
+                "DATABASE_REQUEST_TIMEOUT",
+                default.request,
+                secs(1),
+                secs(600),
+            )?,
+            startup: vars.duration_between(
+                "DATABASE_STARTUP_TIMEOUT",
+                default.startup,
+                secs(0),
+                secs(3600),
+            )?,
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
     pub target: DatabaseTarget,
     pub pool_size: u32,
     /// Connections the pool keeps open and re-opens in the background.
     pub min_idle: u32,
-    pub connect_timeout: Duration,
+    pub timeouts: DatabaseTimeouts,
     /// Development only: create the database when it does not exist yet.
     pub create_if_missing: bool,
 }
@@ -115,12 +184,7 @@ impl DatabaseSettings {
             target,
             pool_size: vars.bounded("DATABASE_POOL_SIZE", 10, 1, 200)?,
             min_idle: 2,
-            connect_timeout: vars.duration_between(
-                "DATABASE_CONNECT_TIMEOUT",
-                Duration::from_secs(5),
-                Duration::from_secs(1),
-                Duration::from_secs(120),
-            )?,
+            timeouts: DatabaseTimeouts::from_vars(vars)?,
             create_if_missing: environment == Environment::Development,
         })
     }
@@ -207,14 +271,42 @@ mod tests {
     fn defaults_and_bounds() {
         let s = load(&[], Environment::Test).expect("valid");
         assert_eq!(s.pool_size, 10);
-        assert_eq!(s.connect_timeout, Duration::from_secs(5));
+        assert_eq!(s.timeouts, DatabaseTimeouts::default());
+        assert_eq!(s.timeouts.connect, Duration::from_secs(2));
+        assert_eq!(s.timeouts.request, Duration::from_secs(3));
         assert!(!s.create_if_missing);
+        let s = load(
+            &[
+                ("DATABASE_STATEMENT_TIMEOUT", "5s"),
+                ("DATABASE_STARTUP_TIMEOUT", "0"),
+            ],
+            Environment::Test,
+        )
+        .expect("valid");
+        assert_eq!(s.timeouts.statement, Duration::from_secs(5));
+        assert_eq!(s.timeouts.startup, Duration::ZERO);
         for (pair, var) in [
             (("DATABASE_URL", "mysql://x"), "DATABASE_URL"),
             (("DATABASE_POOL_SIZE", "0"), "DATABASE_POOL_SIZE"),
             (
                 ("DATABASE_CONNECT_TIMEOUT", "5m"),
                 "DATABASE_CONNECT_TIMEOUT",
+            ),
+            (
+                ("DATABASE_CHECKOUT_TIMEOUT", "0"),
+                "DATABASE_CHECKOUT_TIMEOUT",
+            ),
+            (
+                ("DATABASE_STATEMENT_TIMEOUT", "0"),
+                "DATABASE_STATEMENT_TIMEOUT",
+            ),
+            (
+                ("DATABASE_REQUEST_TIMEOUT", "1h"),
+                "DATABASE_REQUEST_TIMEOUT",
+            ),
+            (
+                ("DATABASE_STARTUP_TIMEOUT", "2h"),
+                "DATABASE_STARTUP_TIMEOUT",
             ),
         ] {
             let text = err_text(&[pair], Environment::Development);

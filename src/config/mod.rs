@@ -17,7 +17,9 @@ mod vars;
 
 pub use cookies::CookieSettings;
 pub use cors::CorsSettings;
-pub use database::{DEFAULT_SQLITE_PATH, DatabaseSettings, DatabaseTarget, DatabaseUrl};
+pub use database::{
+    DEFAULT_SQLITE_PATH, DatabaseSettings, DatabaseTarget, DatabaseTimeouts, DatabaseUrl,
+};
 pub use environment::Environment;
 pub use passwords::{DEV_PASSWORD_PEPPER, PasswordSettings};
 pub use secret::Secret;

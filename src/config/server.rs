@@ -1,4 +1,4 @@
-use std::net::IpAddr;
+use std::{net::IpAddr, time::Duration};
 
 use super::{ConfigError, cpu_count, vars::Vars};
 use crate::client_ip::TrustedProxies;
@@ -11,6 +11,8 @@ pub struct ServerSettings {
     pub json_limit: usize,
     /// Peers whose `X-Forwarded-For` is believed (see src/client_ip.rs).
     pub trusted_proxies: TrustedProxies,
+    /// How long SIGTERM / SIGINT let in-flight requests finish.
+    pub shutdown_timeout: Duration,
 }
 
 impl ServerSettings {
@@ -24,6 +26,12 @@ impl ServerSettings {
                 &vars.get("TRUSTED_PROXIES").unwrap_or_default(),
             )
             .map_err(|reason| ConfigError::invalid("TRUSTED_PROXIES", reason))?,
+            shutdown_timeout: vars.duration_between(
+                "SHUTDOWN_TIMEOUT",
+                Duration::from_secs(10),
+                Duration::ZERO,
+                Duration::from_secs(600),
+            )?,
         })
     }
 }
@@ -45,6 +53,7 @@ mod tests {
         assert_eq!(s.workers, cpu_count().clamp(1, 256));
         assert_eq!(s.json_limit, 16 * 1024);
         assert!(s.trusted_proxies.is_empty());
+        assert_eq!(s.shutdown_timeout, Duration::from_secs(10));
     }
 
     #[test]
@@ -63,6 +72,7 @@ mod tests {
             (("JSON_BODY_LIMIT", "100"), "JSON_BODY_LIMIT"),
             (("TRUSTED_PROXIES", "10.0.0.1/8"), "TRUSTED_PROXIES"),
             (("TRUSTED_PROXIES", "0.0.0.0/0"), "TRUSTED_PROXIES"),
+            (("SHUTDOWN_TIMEOUT", "11m"), "SHUTDOWN_TIMEOUT"),
         ] {
             let text = load(&[pair])
                 .err()

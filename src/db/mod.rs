@@ -1,13 +1,20 @@
 //! Database access: a pooled connection handed to a closure on the blocking
-//! pool, and repository functions that return `QueryResult`.
+//! pool within a deadline (pool.rs), and repository functions that return
+//! `QueryResult`. Every wait on the database is bounded: connect, checkout,
+//! statement, the request's visit, start-up.
 
 pub mod models;
 pub mod people;
+mod pool;
 #[rustfmt::skip]
 pub mod schema;
 pub mod users;
+pub mod wal;
 
-use std::time::Duration;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use diesel::{
     Connection, PgConnection, RunQueryDsl, SqliteConnection, connection::SimpleConnection,
@@ -15,11 +22,8 @@ use diesel::{
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::{
-    blocking,
-    config::{DatabaseSettings, DatabaseTarget},
-    errors::AppError,
-};
+pub use self::pool::{DbPool, DeadlineExceeded, Health, probe, run, run_atomic};
+use crate::config::{DatabaseSettings, DatabaseTarget, DatabaseTimeouts};
 
 /// One connection type over both backends: handlers and repositories are
 /// written once against it.
@@ -29,15 +33,16 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-pub type DbPool = r2d2::Pool<DbManager>;
-
 /// Same versions and meaning per backend; only the SQL dialect differs.
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
-/// How long an SQLite writer waits for another writer's lock before giving
-/// up with "database is locked".
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Migrations may take longer than a request's statement; they are still
+/// bounded.
+const MIGRATION_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Between start-up's attempts to reach the database.
+const STARTUP_RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbSetupError {
@@ -67,23 +72,61 @@ pub enum DbSetupError {
     Pool(#[from] r2d2::Error),
     #[error("expected an SQLite connection")]
     WrongBackend,
+    #[error("cannot start the SQLite WAL checkpointer")]
+    Checkpointer(#[source] diesel::ConnectionError),
+}
+
+impl DbSetupError {
+    /// Worth retrying at start-up: the server may still be coming up. A
+    /// wrong password, role or database name is not.
+    fn is_transient(&self) -> bool {
+        let DbSetupError::Connect(diesel::ConnectionError::BadConnection(message)) = self else {
+            return matches!(self, DbSetupError::Pool(_));
+        };
+        const PERMANENT: [&str; 4] = [
+            "authentication failed",
+            "does not exist",
+            "pg_hba.conf",
+            "invalid",
+        ];
+        !PERMANENT.iter().any(|p| message.contains(p))
+    }
+}
+
+/// Opens a connection with the default timeouts (tests, tools).
+pub fn establish(target: &DatabaseTarget) -> Result<DbConnection, diesel::ConnectionError> {
+    establish_with(target, &DatabaseTimeouts::default())
 }
 
 /// Opens a connection through the concrete backend, so a wrong password, a
 /// refused connection or a missing database report the server's own message
 /// (MultiConnection's own `establish` only says the URL is invalid).
-pub fn establish(target: &DatabaseTarget) -> Result<DbConnection, diesel::ConnectionError> {
+pub fn establish_with(
+    target: &DatabaseTarget,
+    timeouts: &DatabaseTimeouts,
+) -> Result<DbConnection, diesel::ConnectionError> {
     match target {
         DatabaseTarget::Postgres(url) => {
-            PgConnection::establish(url.expose()).map(DbConnection::Postgres)
+            let mut conn = connect_postgres(url.expose(), timeouts)?;
+            // The server cancels a statement that runs too long (a lock
+            // wait, a slow plan); a hung server is the pool's deadline.
+            conn.batch_execute(&format!(
+                "SET statement_timeout = {};",
+                timeouts.statement.as_millis()
+            ))
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(DbConnection::Postgres(conn))
         }
         DatabaseTarget::Sqlite(path) => {
             let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
-            // Per-connection settings: wait for writers instead of failing,
-            // and enforce the foreign keys SQLite ignores by default.
+            // Per-connection settings: wait for writers (up to the statement
+            // timeout) instead of failing, enforce the foreign keys SQLite
+            // ignores by default, and cap the WAL a checkpoint leaves.
             conn.batch_execute(&format!(
-                "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                SQLITE_BUSY_TIMEOUT.as_millis()
+                "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                 PRAGMA journal_size_limit = {};",
+                timeouts.statement.as_millis(),
+                wal::JOURNAL_SIZE_LIMIT
             ))
             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
             Ok(DbConnection::Sqlite(conn))
@@ -91,11 +134,51 @@ pub fn establish(target: &DatabaseTarget) -> Result<DbConnection, diesel::Connec
     }
 }
 
-/// The r2d2 manager: connections come from [`establish`], never from a URL
-/// guessed at by each backend in turn.
+/// libpq with bounded waits: `connect_timeout` for the whole handshake,
+/// keepalives and `tcp_user_timeout` so a vanished peer breaks the socket
+/// instead of hanging it. Parameters already in the URL win.
+fn connect_postgres(
+    url: &str,
+    timeouts: &DatabaseTimeouts,
+) -> Result<PgConnection, diesel::ConnectionError> {
+    PgConnection::establish(&with_connect_parameters(url, timeouts))
+}
+
+fn with_connect_parameters(url: &str, timeouts: &DatabaseTimeouts) -> String {
+    let connect_secs = timeouts.connect.as_secs().max(1);
+    let user_timeout_ms = timeouts.connect.max(timeouts.request).as_millis();
+    let parameters = [
+        ("connect_timeout", connect_secs.to_string()),
+        ("keepalives", "1".to_owned()),
+        ("keepalives_idle", "10".to_owned()),
+        ("keepalives_interval", "5".to_owned()),
+        ("keepalives_count", "3".to_owned()),
+        ("tcp_user_timeout", user_timeout_ms.to_string()),
+    ];
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let present = |key: &str| {
+        query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some(key))
+    };
+    let mut url = url.to_owned();
+    for (key, value) in parameters {
+        if !present(key) {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(&format!("{key}={value}"));
+        }
+    }
+    url
+}
+
+/// The r2d2 manager: connections come from [`establish_with`], never from a
+/// URL guessed at by each backend in turn. It tells the pool's [`Health`]
+/// whether the database is reachable.
 #[derive(Debug)]
 pub struct DbManager {
     target: DatabaseTarget,
+    timeouts: DatabaseTimeouts,
+    health: Arc<Health>,
 }
 
 impl r2d2::ManageConnection for DbManager {
@@ -103,7 +186,16 @@ impl r2d2::ManageConnection for DbManager {
     type Error = diesel::r2d2::Error;
 
     fn connect(&self) -> Result<DbConnection, Self::Error> {
-        establish(&self.target).map_err(diesel::r2d2::Error::ConnectionError)
+        match establish_with(&self.target, &self.timeouts) {
+            Ok(conn) => {
+                self.health.mark_up();
+                Ok(conn)
+            }
+            Err(e) => {
+                self.health.mark_down(&e);
+                Err(diesel::r2d2::Error::ConnectionError(e))
+            }
+        }
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
@@ -115,23 +207,57 @@ impl r2d2::ManageConnection for DbManager {
     }
 }
 
-/// Connects, runs pending migrations and builds the pool. Blocking: call it
-/// from start-up code or the blocking pool, never from a request handler.
+/// Connects, runs pending migrations and builds the pool. While the
+/// database is unreachable it retries, logging each attempt, for up to
+/// `DATABASE_STARTUP_TIMEOUT`; a permanent error (wrong password, missing
+/// database) stops at once. Blocking: call it from start-up code or the
+/// blocking pool, never from a request handler.
 pub fn connect_and_migrate(settings: &DatabaseSettings) -> Result<DbPool, DbSetupError> {
-    match &settings.target {
+    let give_up = Instant::now() + settings.timeouts.startup;
+    loop {
+        match try_connect_and_migrate(settings) {
+            Err(e) if e.is_transient() && Instant::now() + STARTUP_RETRY_PAUSE < give_up => {
+                log::warn!(
+                    "waiting for database ({}): {}",
+                    settings.target.describe(),
+                    crate::errors::chain(&e)
+                );
+                std::thread::sleep(STARTUP_RETRY_PAUSE);
+            }
+            result => return result,
+        }
+    }
+}
+
+/// The longest [`connect_and_migrate`] may take, even against a database
+/// that stops answering half-way (a stopped server enforces no
+/// statement_timeout): start-up gives up after it.
+pub fn setup_limit(timeouts: &DatabaseTimeouts) -> Duration {
+    timeouts.startup + timeouts.connect + MIGRATION_STATEMENT_TIMEOUT
+}
+
+fn try_connect_and_migrate(settings: &DatabaseSettings) -> Result<DbPool, DbSetupError> {
+    let timeouts = &settings.timeouts;
+    let checkpointer = match &settings.target {
         DatabaseTarget::Postgres(url) => {
-            let mut conn = match PgConnection::establish(url.expose()) {
+            let mut conn = match connect_postgres(url.expose(), timeouts) {
                 Ok(conn) => conn,
                 Err(e)
                     if settings.create_if_missing && e.to_string().contains("does not exist") =>
                 {
-                    create_database(url.expose())?;
-                    PgConnection::establish(url.expose())?
+                    create_database(url.expose(), timeouts)?;
+                    connect_postgres(url.expose(), timeouts)?
                 }
                 Err(e) => return Err(e.into()),
             };
+            conn.batch_execute(&format!(
+                "SET statement_timeout = {};",
+                MIGRATION_STATEMENT_TIMEOUT.as_millis()
+            ))
+            .map_err(DbSetupError::Configure)?;
             conn.run_pending_migrations(POSTGRES_MIGRATIONS)
                 .map_err(DbSetupError::Migrate)?;
+            None
         }
         DatabaseTarget::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -140,7 +266,7 @@ pub fn connect_and_migrate(settings: &DatabaseSettings) -> Result<DbPool, DbSetu
                     source,
                 })?;
             }
-            let DbConnection::Sqlite(mut conn) = establish(&settings.target)? else {
+            let DbConnection::Sqlite(mut conn) = establish_with(&settings.target, timeouts)? else {
                 return Err(DbSetupError::WrongBackend);
             };
             // WAL lets readers proceed while one writer commits; it is a
@@ -149,21 +275,25 @@ pub fn connect_and_migrate(settings: &DatabaseSettings) -> Result<DbPool, DbSetu
                 .map_err(DbSetupError::Configure)?;
             conn.run_pending_migrations(SQLITE_MIGRATIONS)
                 .map_err(DbSetupError::Migrate)?;
+            Some(wal::Checkpointer::start(path).map_err(DbSetupError::Checkpointer)?)
         }
-    }
-    r2d2::Pool::builder()
+    };
+    let health = Arc::new(Health::default());
+    let pool = r2d2::Pool::builder()
         .max_size(settings.pool_size)
         .min_idle(Some(settings.min_idle.min(settings.pool_size)))
-        .connection_timeout(settings.connect_timeout)
+        .connection_timeout(timeouts.checkout.max(timeouts.connect))
         .build(DbManager {
             target: settings.target.clone(),
-        })
-        .map_err(DbSetupError::from)
+            timeouts: *timeouts,
+            health: health.clone(),
+        })?;
+    Ok(DbPool::new(pool, health, *timeouts, checkpointer))
 }
 
 /// Development convenience: creates the database named in `url` through the
 /// server's `postgres` maintenance database.
-fn create_database(url: &str) -> Result<(), DbSetupError> {
+fn create_database(url: &str, timeouts: &DatabaseTimeouts) -> Result<(), DbSetupError> {
     let (base, rest) = url.rsplit_once('/').ok_or(DbSetupError::NoDatabaseName)?;
     let (name, query) = rest.split_once('?').unwrap_or((rest, ""));
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -174,7 +304,7 @@ fn create_database(url: &str) -> Result<(), DbSetupError> {
     } else {
         format!("{base}/postgres?{query}")
     };
-    let mut conn = PgConnection::establish(&maintenance)?;
+    let mut conn = connect_postgres(&maintenance, timeouts)?;
     diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
         .execute(&mut conn)
         .map_err(|source| DbSetupError::CreateDatabase {
@@ -183,21 +313,6 @@ fn create_database(url: &str) -> Result<(), DbSetupError> {
         })?;
     log::warn!("created database `{name}` (development only)");
     Ok(())
-}
-
-/// Runs `f` with a pooled connection on the blocking pool. Checking a
-/// connection out can block too, so it happens inside the closure.
-pub async fn run<F, T>(pool: &DbPool, f: F) -> Result<T, AppError>
-where
-    F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
-    T: Send + 'static,
-{
-    let pool = pool.clone();
-    blocking::run(move || {
-        let mut conn = pool.get()?;
-        f(&mut conn)
-    })
-    .await
 }
 
 /// A cheap round trip used by the readiness probe.

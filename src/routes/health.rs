@@ -12,14 +12,13 @@ pub async fn health() -> HttpResponse {
     }))
 }
 
-/// Readiness: the database answers a query.
+/// Readiness: the database answers a query within its own short deadline,
+/// so a 1-second probe gets a 503 rather than a timeout.
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     // Any failure, not only a lost connection, means "not ready".
-    db::run(&state.db, |conn| Ok(db::ping(conn)?))
-        .await
-        .map_err(|e| match e {
-            AppError::Unavailable(_) => e,
-            other => AppError::unavailable(other),
-        })?;
+    db::probe(&state.db).await.map_err(|e| match e {
+        AppError::Unavailable(_) => e,
+        other => AppError::unavailable(other),
+    })?;
     Ok(HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })))
 }

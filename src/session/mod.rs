@@ -175,14 +175,18 @@ impl Sessions {
         let next = presented.successor(&self.successor_key);
         let (family, hash, next_hash) =
             (presented.family().to_owned(), presented.hash(), next.hash());
-        let now = now_utc();
         let window = self.reuse_window;
-        let outcome = db::run(&self.pool, move |conn| {
+        // `now` is read once the connection is in hand, and the swap commits
+        // only within the deadline: a rotation delayed by a hung database is
+        // stamped when it happens or not at all, so the client's retry is
+        // never judged a replay.
+        let (outcome, now) = db::run_atomic(&self.pool, move |conn| {
+            let now = now_utc();
             let presented = Presented {
                 hash: &hash,
                 successor_hash: &next_hash,
             };
-            Ok(carry_out(conn, &family, presented, now, window)?)
+            Ok((carry_out(conn, &family, presented, now, window)?, now))
         })
         .await?;
         let user = match outcome {
@@ -226,7 +230,9 @@ impl Sessions {
     /// Logout. Serves `/api/auth/logout` (identified by the access token,
     /// accepted even when expired) and `/api/auth/refresh/revoke`
     /// (identified by the refresh cookie, which only reaches that path).
-    /// Always answers with both cookies cleared, so it is idempotent.
+    /// Answers 204 with both cookies cleared, so it is idempotent; when the
+    /// revocation could not be stored it answers 503 and keeps the cookies,
+    /// so the client still holds what it needs to retry.
     pub async fn end(&self, req: &HttpRequest) -> HttpResponse {
         let family = self
             .cookies
@@ -268,7 +274,7 @@ impl Sessions {
                     }
                     HttpResponse::NoContent().finish()
                 }
-                Err(err) => err.error_response(),
+                Err(err) => return err.error_response(),
             }
         };
         delivery::ended_response(response, &self.cookies)
