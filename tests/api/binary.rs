@@ -86,6 +86,27 @@ impl RunningServer {
         format!("{}{path}", self.base)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits up to `limit` for the process to exit by itself; returns its
+    /// status (`None`: still running) and everything it logged so far.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> (Option<ExitStatus>, String) {
+        let start = std::time::Instant::now();
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                _ if start.elapsed() >= limit => break None,
+                _ => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(300)) {
+            self.log.push(line);
+        }
+        (status, self.log.join("\n"))
+    }
+
     /// Stops the server and returns everything it logged.
     pub fn stop(mut self) -> String {
         std::thread::sleep(Duration::from_millis(300));

@@ -161,7 +161,21 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`] with some variables of config/test.env overridden.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
-    let database = TestDatabase::create().await;
+    spawn_app_at(TestDatabase::create().await, overrides).await
+}
+
+/// Like [`spawn_app_with`] on a database the caller owns and removes (e.g.
+/// a private cluster's, see `pg_cluster.rs`).
+pub async fn spawn_app_on(database_url: &str, overrides: &[(&str, &str)]) -> TestApp {
+    let database = TestDatabase {
+        name: String::new(),
+        url: database_url.to_owned(),
+        backend: None,
+    };
+    spawn_app_at(database, overrides).await
+}
+
+async fn spawn_app_at(database: TestDatabase, overrides: &[(&str, &str)]) -> TestApp {
     let mut vars = test_env();
     vars.insert("APP_ENV".into(), "test".into());
     vars.insert("DATABASE_URL".into(), database.url.clone());
@@ -199,7 +213,8 @@ async fn start(settings: &Settings) -> String {
 pub struct TestDatabase {
     pub name: String,
     pub url: String,
-    backend: Backend,
+    /// Whose database to remove on drop; `None`: the caller's.
+    backend: Option<Backend>,
 }
 
 impl TestDatabase {
@@ -226,7 +241,11 @@ impl TestDatabase {
                 sqlite_dir(&name).join("bff.sqlite3").display()
             ),
         };
-        TestDatabase { name, url, backend }
+        TestDatabase {
+            name,
+            url,
+            backend: Some(backend),
+        }
     }
 }
 
@@ -238,10 +257,11 @@ impl Drop for TestDatabase {
     fn drop(&mut self) {
         let name = self.name.clone();
         match self.backend {
-            Backend::Sqlite => {
+            None => {}
+            Some(Backend::Sqlite) => {
                 let _ = std::fs::remove_dir_all(sqlite_dir(&name));
             }
-            Backend::Postgres => {
+            Some(Backend::Postgres) => {
                 // A plain thread: Drop may run inside the async runtime.
                 let _ = std::thread::spawn(move || {
                     if let Ok(mut conn) = PgConnection::establish(&maintenance_url()) {

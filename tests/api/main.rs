@@ -15,6 +15,7 @@ mod binary;
 mod cli;
 mod cors;
 mod csrf;
+mod db_faults;
 mod harness;
 mod headers;
 mod health;
@@ -24,6 +25,7 @@ mod login;
 mod logout;
 mod logs;
 mod people;
+mod pg_cluster;
 mod refresh;
 mod sessions;
 mod signup;
@@ -37,6 +39,7 @@ fn main() -> std::process::ExitCode {
         cli::tests,
         cors::tests,
         csrf::tests,
+        db_faults::tests,
         headers::tests,
         health::tests,
         input::tests,

@@ -1,0 +1,257 @@
+//! Real database faults on a private PostgreSQL cluster (pg_cluster.rs): a
+//! refused (stopped) server and a hung (SIGSTOPped) one. Every request must
+//! stay bounded and honest, and the service must recover by itself.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Response, header};
+use serde_json::Value;
+
+use crate::{
+    binary::gateway,
+    helpers::{TestApp, assert_error, set_cookies, spawn_app_on},
+    pg_cluster::PrivateCluster,
+};
+
+/// Short deadlines so each test takes seconds: a visit gives up after 2 s.
+const FAULT_SETTINGS: &[(&str, &str)] = &[
+    ("DATABASE_CONNECT_TIMEOUT", "1s"),
+    ("DATABASE_CHECKOUT_TIMEOUT", "1s"),
+    ("DATABASE_STATEMENT_TIMEOUT", "1s"),
+    ("DATABASE_REQUEST_TIMEOUT", "2s"),
+];
+
+/// The bound the tests hold the server to: the request deadline plus
+/// scheduling slack on a busy 2-core machine.
+const BOUND: Duration = Duration::from_millis(3000);
+
+/// The test's own patience: old code hangs for as long as the database does.
+const CLIENT_PATIENCE: Duration = Duration::from_secs(8);
+
+async fn app_on(cluster: &PrivateCluster, extra: &[(&str, &str)]) -> TestApp {
+    let mut overrides = FAULT_SETTINGS.to_vec();
+    overrides.extend_from_slice(extra);
+    spawn_app_on(&cluster.url(), &overrides).await
+}
+
+/// A request as the browser would send it (jar cookies), timed, within the
+/// test's own patience.
+async fn timed(app: &TestApp, method: reqwest::Method, path: &str) -> (Response, Duration) {
+    let request = app
+        .client
+        .request(method, app.url(path))
+        .timeout(CLIENT_PATIENCE);
+    let request = match app.cookie_header(path) {
+        Some(cookies) => request.header(header::COOKIE, cookies),
+        None => request,
+    };
+    let start = Instant::now();
+    let response = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{path} gave no answer within {CLIENT_PATIENCE:?}: {e}"));
+    (response, start.elapsed())
+}
+
+async fn assert_unavailable(response: Response) {
+    let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+    assert_error(response, 503, "service_unavailable").await;
+    assert!(retry_after.is_some(), "a 503 says when to retry");
+}
+
+async fn a_refused_database_gets_fast_503s_and_ready_answers_within_a_second() {
+    let mut cluster = PrivateCluster::start();
+    let app = app_on(&cluster, &[]).await;
+    app.logged_in_user("ada@example.com").await;
+    assert_eq!(app.get("/api/auth/me").await.status(), 200);
+
+    cluster.stop_service();
+    let mut latencies = Vec::new();
+    for _ in 0..6 {
+        let (response, took) = timed(&app, reqwest::Method::GET, "/api/auth/me").await;
+        assert_unavailable(response).await;
+        latencies.push(took);
+    }
+    let (ready, ready_took) = timed(&app, reqwest::Method::GET, "/ready").await;
+    assert_unavailable(ready).await;
+    assert!(
+        ready_took < Duration::from_secs(1),
+        "/ready took {ready_took:?}"
+    );
+    assert_eq!(app.get("/health").await.status(), 200);
+    println!("refused: /api/auth/me latencies {latencies:?}, /ready {ready_took:?}");
+    assert!(
+        latencies.iter().all(|t| *t < Duration::from_millis(1500)),
+        "{latencies:?}"
+    );
+    // Once the pool has seen the database refuse, it does not make each
+    // request wait the checkout timeout.
+    assert!(
+        latencies[1..]
+            .iter()
+            .all(|t| *t < Duration::from_millis(700)),
+        "{latencies:?}"
+    );
+
+    cluster.resume_service();
+    let start = Instant::now();
+    while app.get("/ready").await.status() != 200 {
+        assert!(start.elapsed() < Duration::from_secs(10), "no recovery");
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.get("/api/auth/me").await.status(), 200);
+}
+
+async fn a_hung_database_gets_bounded_503s_and_recovers_after_sigcont() {
+    let mut cluster = PrivateCluster::start();
+    let app = app_on(&cluster, &[]).await;
+    app.logged_in_user("ada@example.com").await;
+    assert_eq!(app.get("/api/auth/me").await.status(), 200);
+
+    cluster.freeze();
+    // More requests at once than the pool has connections (4).
+    let burst = (0..8).map(|_| timed(&app, reqwest::Method::GET, "/api/auth/me"));
+    let burst = futures::future::join_all(burst).await;
+    let mut latencies = Vec::new();
+    for (response, took) in burst {
+        assert_unavailable(response).await;
+        latencies.push(took);
+    }
+    let (me, me_took) = timed(&app, reqwest::Method::GET, "/api/people").await;
+    assert_unavailable(me).await;
+    let (ready, ready_took) = timed(&app, reqwest::Method::GET, "/ready").await;
+    assert_unavailable(ready).await;
+    println!("hung: burst of 8 {latencies:?}, then {me_took:?}, /ready {ready_took:?}");
+    let slowest = latencies.iter().max().copied().unwrap_or_default();
+    assert!(slowest < BOUND, "slowest {slowest:?}");
+    assert!(me_took < BOUND, "{me_took:?}");
+    assert!(
+        ready_took < Duration::from_secs(1),
+        "/ready took {ready_took:?}"
+    );
+
+    cluster.thaw();
+    let start = Instant::now();
+    while app.get("/api/auth/me").await.status() != 200 {
+        assert!(start.elapsed() < Duration::from_secs(10), "no recovery");
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.get("/ready").await.status(), 200);
+}
+
+async fn logout_during_an_outage_keeps_the_cookies_and_reports_the_failure() {
+    let mut cluster = PrivateCluster::start();
+    let app = app_on(&cluster, &[]).await;
+    app.logged_in_user("ada@example.com").await;
+    let refresh = app.jar_value("refreshToken").expect("refresh cookie");
+
+    cluster.stop_service();
+    let (response, _) = timed(&app, reqwest::Method::POST, "/api/auth/refresh/revoke").await;
+    assert!(set_cookies(&response).is_empty(), "cookies kept");
+    assert!(response.headers().get("clear-site-data").is_none());
+    assert_unavailable(response).await;
+
+    // The client still holds its cookies and retries once the database is back.
+    cluster.resume_service();
+    cluster.wait_until_answering(Duration::from_secs(10));
+    let start = Instant::now();
+    let retried = loop {
+        let response = app.post_empty("/api/auth/refresh/revoke").await;
+        if response.status() != 503 || start.elapsed() > Duration::from_secs(10) {
+            break response;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(retried.status(), 204);
+    assert!(retried.headers().get("clear-site-data").is_some());
+    assert_error(
+        app.refresh_with(&refresh).await,
+        401,
+        "refresh_token_invalid",
+    )
+    .await;
+}
+
+/// The database hangs longer than the reuse window while a refresh waits:
+/// that rotation must not land later with its old timestamp, or the
+/// client's retry with the same token looks like a replay.
+async fn a_refresh_retried_after_a_hang_longer_than_the_reuse_window_is_not_a_replay() {
+    let mut cluster = PrivateCluster::start();
+    let app = app_on(&cluster, &[("REFRESH_REUSE_WINDOW", "1s")]).await;
+    app.logged_in_user("ada@example.com").await;
+    let token = app.jar_value("refreshToken").expect("refresh cookie");
+
+    cluster.freeze();
+    let hang = Instant::now();
+    let (response, took) = timed(&app, reqwest::Method::POST, "/api/auth/refresh").await;
+    assert!(set_cookies(&response).is_empty(), "cookies kept");
+    assert_unavailable(response).await;
+    assert!(took < BOUND, "{took:?}");
+    let hang_for = Duration::from_millis(3000);
+    actix_web::rt::time::sleep(hang_for.saturating_sub(hang.elapsed())).await;
+    cluster.thaw();
+    cluster.wait_until_answering(Duration::from_secs(10));
+    // Whatever the server had left waiting on the database is done by now.
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+
+    let retry = app.refresh_with(&token).await;
+    let status = retry.status();
+    let body: Value = retry.json().await.unwrap_or_default();
+    assert_eq!(
+        status, 200,
+        "the retry is served, not judged a replay: {body}"
+    );
+    let next = app.jar_value("refreshToken").expect("rotated cookie");
+    assert_ne!(next, token);
+    assert_eq!(app.refresh_with(&next).await.status(), 200);
+}
+
+async fn start_up_against_a_hung_database_gives_up_in_time_saying_why() {
+    let mut cluster = PrivateCluster::start();
+    cluster.freeze();
+    let dir = std::env::temp_dir();
+    let mut command = gateway(&dir);
+    command
+        .env("APP_ENV", "test")
+        .env("APP_PORT", "0")
+        .env("DATABASE_URL", cluster.url())
+        .env("DATABASE_CONNECT_TIMEOUT", "1s")
+        .env("DATABASE_STARTUP_TIMEOUT", "4s");
+    let start = Instant::now();
+    let mut child = command.spawn().expect("start the binary");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = start.elapsed();
+    let mut log = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        use std::io::Read;
+        let _ = stderr.read_to_string(&mut log);
+    }
+    cluster.thaw();
+    let status = status.unwrap_or_else(|| panic!("start-up hung for {took:?}:\n{log}"));
+    println!("hung start-up gave up after {took:?}");
+    assert!(!status.success(), "{log}");
+    assert!(took < Duration::from_secs(8), "took {took:?}:\n{log}");
+    assert!(log.contains("waiting for database"), "{log}");
+    assert!(log.contains("timeout"), "{log}");
+    assert!(!log.contains("listening on"), "{log}");
+}
+
+crate::tests![
+    ;
+    postgres_only:
+        a_refused_database_gets_fast_503s_and_ready_answers_within_a_second,
+        a_hung_database_gets_bounded_503s_and_recovers_after_sigcont,
+        logout_during_an_outage_keeps_the_cookies_and_reports_the_failure,
+        a_refresh_retried_after_a_hang_longer_than_the_reuse_window_is_not_a_replay,
+        start_up_against_a_hung_database_gives_up_in_time_saying_why,
+];
