@@ -29,6 +29,7 @@ mod pg_cluster;
 mod refresh;
 mod sessions;
 mod signup;
+mod sqlite_wal;
 mod startup;
 mod static_page;
 mod throttle;
@@ -50,6 +51,7 @@ fn main() -> std::process::ExitCode {
         refresh::tests,
         sessions::tests,
         signup::tests,
+        sqlite_wal::tests,
         startup::tests,
         static_page::tests,
         throttle::tests,

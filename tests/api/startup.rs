@@ -1,7 +1,10 @@
 //! Start-up as an operator sees it: the real binary, its exit status and
 //! what it logs.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
 
 use serde_json::{Value, json};
 
@@ -100,7 +103,8 @@ fn start_up_error(database_url: &str) -> String {
     command
         .env("APP_ENV", "test")
         .env("APP_PORT", "0")
-        .env("DATABASE_URL", database_url);
+        .env("DATABASE_URL", database_url)
+        .env("DATABASE_STARTUP_TIMEOUT", "3s");
     let (status, log) = run_to_exit(command);
     assert!(
         !status.success(),
@@ -121,8 +125,10 @@ async fn an_unsupported_database_scheme_stops_start_up_naming_the_accepted_ones(
 
 /// The server's own words, not "Invalid connection url for multiconnection".
 async fn postgres_connection_errors_report_the_real_cause() {
+    // Unreachable: retried with a line per attempt, then given up.
     let refused = start_up_error("postgres://postgres@127.0.0.1:1/postgres");
     assert!(refused.contains("Connection refused"), "{refused}");
+    assert!(refused.contains("waiting for database"), "{refused}");
 
     let host_and_port = server_url()
         .rsplit_once('@')
@@ -143,10 +149,70 @@ async fn postgres_connection_errors_report_the_real_cause() {
     for log in [&refused, &no_role, &missing] {
         assert!(!log.contains("multiconnection"), "{log}");
     }
+    // A wrong role or database name is not worth waiting for.
+    for log in [&no_role, &missing] {
+        assert!(!log.contains("waiting for database"), "{log}");
+    }
+}
+
+/// Both signals drain: the listener closes at once, a login already in
+/// flight (bcrypt takes a while) still gets its answer, and the
+/// process exits 0.
+async fn sigterm_and_sigint_drain_an_in_flight_login_and_exit_cleanly() {
+    let client = reqwest::Client::new();
+    for signal in ["TERM", "INT"] {
+        let dir = ScratchDir::new();
+        let mut command = gateway(dir.path());
+        command
+            .env("APP_PORT", "0")
+            .env("BCRYPT_COST", "10")
+            .env("SHUTDOWN_TIMEOUT", "20s");
+        let mut server = RunningServer::start(command);
+        let signup = client
+            .post(server.url("/api/auth/signup"))
+            .json(&json!({ "email": "ada@example.com", "password": PASSWORD }))
+            .send()
+            .await
+            .expect("signup");
+        assert_eq!(signup.status(), 201);
+        let login = client
+            .post(server.url("/api/auth/login"))
+            .json(&json!({ "username": "ada@example.com", "password": PASSWORD }))
+            .send();
+        let login = actix_web::rt::spawn(async move { (login.await, Instant::now()) });
+        actix_web::rt::time::sleep(Duration::from_millis(150)).await;
+        let signalled = Instant::now();
+        let kill = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(server.pid().to_string())
+            .status()
+            .expect("kill");
+        assert!(kill.success());
+        actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+        let refused = client.get(server.url("/health")).send().await;
+        assert!(refused.is_err(), "SIG{signal}: no new connections");
+        let (login, answered) = login.await.expect("login task");
+        let login = login.expect("login answered");
+        assert_eq!(login.status(), 200, "SIG{signal}: the in-flight login");
+        assert!(
+            answered > signalled,
+            "the login was still in flight when the signal came"
+        );
+        let (status, log) = server.wait_for_exit(Duration::from_secs(20));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "SIG{signal}: {status:?}\n{log}"
+        );
+        assert!(
+            log.contains(&format!("SIG{signal}: shutting down")),
+            "{log}"
+        );
+    }
 }
 
 crate::tests![
     an_unsupported_database_scheme_stops_start_up_naming_the_accepted_ones;
     postgres_only: postgres_connection_errors_report_the_real_cause;
     sqlite_only: a_fresh_start_serves_on_sqlite_and_sessions_survive_a_restart,
+        sigterm_and_sigint_drain_an_in_flight_login_and_exit_cleanly,
 ];
