@@ -16,6 +16,7 @@ import {
   personRow,
   sha256Hex,
   sleep,
+  holdRowLock,
   startOriginServer,
   userRow,
 } from './support.mjs';
@@ -337,6 +338,34 @@ describe('demo SPA against the real gateway', { timeout: 240_000 }, () => {
     await expectLoginForm();
     assert.equal(userRow(USER.email).refreshTokenHash, null, 'replayed token did not revive the session');
     await page.context().clearCookies();
+  });
+
+  test('4b. a logout the gateway cannot store says so, keeps the session, and a retry logs out', async () => {
+    await openApp();
+    await login(USER);
+    // A real fault, without breaking the shared server: another session holds
+    // the user's row locked, so the revocation's UPDATE waits until the
+    // gateway's statement timeout (DATABASE_STATEMENT_TIMEOUT=1s in run.sh)
+    // cancels it and the gateway answers 503.
+    const locker = holdRowLock(USER.email, 5);
+    try {
+      await locker.locked;
+      await byTestId('logout-button').click();
+      await expectStatus(/^Logout failed, you are still signed in: /, 'error');
+      assert.equal(await byTestId('app-view').isVisible(), true, 'still on the people page');
+      assert.equal(await byTestId('logout-retry').isVisible(), true, 'a retry is offered');
+      const { access, refresh } = await sessionCookies();
+      assert.ok(access && refresh, 'the gateway kept both cookies');
+    } finally {
+      await locker.done;
+    }
+    assert.ok(userRow(USER.email).refreshTokenHash, 'the session is still stored');
+
+    await byTestId('logout-retry').click();
+    await expectLoginForm();
+    await expectStatus(/logged out/i);
+    assert.equal(await byTestId('logout-retry').isVisible(), false);
+    assert.equal(userRow(USER.email).refreshTokenHash, null, 'revoked on the retry');
   });
 
   test('5. at the refresh session’s absolute expiry the page returns to login by itself', async () => {

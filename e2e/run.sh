@@ -123,6 +123,8 @@ GATEWAY_ENV=(
   CORS_ALLOWED_ORIGINS="http://localhost:4200,http://127.0.0.1:$ALLOWED_PORT"
   COOKIE_SECURE=true
   BCRYPT_COST=4
+  # Scenario 4b holds a row lock: the revocation gives up after this.
+  DATABASE_STATEMENT_TIMEOUT=1s
   STATIC_DIR="$REPO_ROOT/static"
   RUST_LOG="${RUST_LOG:-info}"
 )

@@ -2,7 +2,7 @@
 // environment (set by run.sh), the browser launch, database queries through
 // psql, and tiny "other origin" web servers.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -104,6 +104,42 @@ export function sql(query) {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
   }).trim();
+}
+
+/** Locks `email`'s user row from another session for `seconds`. `locked`
+ *  resolves once the lock is held, `done` when it is released. */
+export function holdRowLock(email, seconds) {
+  const child = spawn(
+    'psql',
+    [
+      config.databaseUrl,
+      '-X',
+      '-q',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-c',
+      `BEGIN; SELECT 1 FROM users WHERE email = ${lit(email)} FOR UPDATE; ` +
+        `SELECT pg_sleep(${Number(seconds)}); COMMIT;`,
+    ],
+    { stdio: 'ignore' },
+  );
+  const done = new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`row lock psql exited ${code}`))));
+  });
+  const locked = (async () => {
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+      const waiting = sql(
+        `SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%pg_sleep(${Number(seconds)})%' ` +
+          'AND pid <> pg_backend_pid()',
+      );
+      if (waiting === '1') return;
+      await sleep(50);
+    }
+    throw new Error('the row lock was not taken within 5 s');
+  })();
+  return { locked, done };
 }
 
 export function userRow(email) {

@@ -122,6 +122,7 @@ const els = {
   whoamiEmail: $('whoami-email'),
   whoamiRole: $('whoami-role'),
   logout: $('logout-button'),
+  logoutRetry: $('logout-retry'),
   loginForm: $('login-form'),
   loginEmail: $('login-email'),
   loginPassword: $('login-password'),
@@ -192,6 +193,7 @@ function setBusy(delta) {
  *  status shows afterwards is this action's outcome. */
 async function withBusy(action) {
   setStatus('');
+  els.logoutRetry.hidden = true;
   setBusy(1);
   try {
     return await action();
@@ -209,6 +211,7 @@ async function withBusy(action) {
 
 function showAuthView() {
   state.user = null;
+  els.logoutRetry.hidden = true;
   els.loading.hidden = true;
   els.appView.hidden = true;
   els.whoami.hidden = true;
@@ -328,13 +331,25 @@ async function signup(event) {
 async function logout() {
   await withBusy(async () => {
     // The refresh cookie is enough to revoke the session even when the access
-    // cookie is already gone; both calls are idempotent.
+    // cookie is already gone; both calls are idempotent. Either one ends the
+    // session. If neither could (the gateway answers 503 and keeps the
+    // cookies when it cannot store the revocation), the user is still signed
+    // in and is told so, with a retry.
+    let ended = false;
+    let failure = 'the gateway could not be reached';
     for (const path of ['/api/auth/refresh/revoke', '/api/auth/logout']) {
       try {
-        await rawFetch(path, { method: 'POST' });
+        const res = await rawFetch(path, { method: 'POST' });
+        if (res.ok) ended = true;
+        else failure = new ApiError(res.status, await readJson(res)).message;
       } catch {
-        /* best effort */
+        /* network error: the failure text above */
       }
+    }
+    if (!ended) {
+      els.logoutRetry.hidden = false;
+      setStatus(`Logout failed, you are still signed in: ${failure}`, 'error');
+      return;
     }
     markSession(false);
     showAuthView();
@@ -390,6 +405,7 @@ async function boot() {
 els.loginForm.addEventListener('submit', login);
 els.signupForm.addEventListener('submit', signup);
 els.logout.addEventListener('click', logout);
+els.logoutRetry.addEventListener('click', logout);
 els.reload.addEventListener('click', () => withBusy(reloadAll));
 els.prev.addEventListener('click', () => changePage(-1));
 els.next.addEventListener('click', () => changePage(1));

@@ -1,6 +1,6 @@
 import { HttpClient } from '@angular/common/http';
 import { Injectable, inject } from '@angular/core';
-import { Observable, catchError, concat, finalize, map, of, tap, toArray } from 'rxjs';
+import { Observable, catchError, concat, map, of, tap, toArray } from 'rxjs';
 import { API_BASE_URL, SessionStore, User } from './api';
 import { SessionRefresher } from './auth.interceptor';
 
@@ -30,18 +30,33 @@ export class AuthService {
 
   /**
    * Revokes with the refresh cookie first (works even when the access cookie
-   * has already expired), then the access-cookie logout. Both are idempotent.
+   * has already expired), then the access-cookie logout. Both are idempotent
+   * and either one ends the session. When neither could (the gateway answers
+   * 503 and keeps the cookies when it cannot store the revocation), the user
+   * is still signed in: the observable fails with {@link LogoutFailedError}
+   * and nothing local is cleared, so the caller can say so and offer a retry.
    */
   logout(): Observable<void> {
-    const bestEffort = (url: string) =>
-      this.http.post<void>(`${this.base}${url}`, null).pipe(catchError(() => of(null)));
-    return concat(bestEffort('/api/auth/refresh/revoke'), bestEffort('/api/auth/logout')).pipe(
+    const attempt = (url: string) =>
+      this.http.post<void>(`${this.base}${url}`, null).pipe(
+        map(() => true),
+        catchError(() => of(false)),
+      );
+    return concat(attempt('/api/auth/refresh/revoke'), attempt('/api/auth/logout')).pipe(
       toArray(),
-      map(() => undefined),
-      finalize(() => {
+      map((ended) => {
+        if (!ended.includes(true)) throw new LogoutFailedError();
         this.refresher.sessionChanged(false);
         this.session.user.set(null);
       }),
     );
+  }
+}
+
+/** The gateway could not end the session; the user is still signed in. */
+export class LogoutFailedError extends Error {
+  constructor() {
+    super('Logout failed: the server could not end your session, so you are still signed in.');
+    this.name = 'LogoutFailedError';
   }
 }
