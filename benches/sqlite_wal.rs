@@ -9,6 +9,8 @@
 //! Knobs: WAL_SECONDS (20), WAL_CONCURRENCY (64). Only 127.0.0.1 is
 //! contacted; the load stops after WAL_SECONDS.
 
+// Only the scratch database and the server start of the shared support.
+#[allow(dead_code)]
 mod support;
 
 use std::{

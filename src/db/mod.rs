@@ -319,3 +319,53 @@ fn create_database(url: &str, timeouts: &DatabaseTimeouts) -> Result<(), DbSetup
 pub fn ping(conn: &mut DbConnection) -> diesel::QueryResult<()> {
     diesel::sql_query("SELECT 1").execute(conn).map(|_| ())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_parameters_bound_every_wait_and_respect_the_url() {
+        let timeouts = DatabaseTimeouts::default();
+        let url = with_connect_parameters("postgres://u@h:5432/db", &timeouts);
+        assert!(
+            url.starts_with("postgres://u@h:5432/db?connect_timeout=2&"),
+            "{url}"
+        );
+        assert!(url.contains("&keepalives=1&"), "{url}");
+        assert!(url.ends_with("&tcp_user_timeout=3000"), "{url}");
+        // Parameters the operator wrote win; ours are appended after theirs.
+        let url = with_connect_parameters(
+            "postgres://h/db?sslmode=require&connect_timeout=9",
+            &timeouts,
+        );
+        assert!(
+            url.starts_with("postgres://h/db?sslmode=require&connect_timeout=9&keepalives=1"),
+            "{url}"
+        );
+        assert_eq!(url.matches("connect_timeout").count(), 1, "{url}");
+    }
+
+    #[test]
+    fn only_an_unreachable_database_is_waited_for_at_start_up() {
+        let connect = |message: &str| {
+            DbSetupError::Connect(diesel::ConnectionError::BadConnection(message.to_owned()))
+        };
+        for transient in [
+            "connection to server at \"127.0.0.1\", port 1 failed: Connection refused",
+            "connection to server at \"127.0.0.1\", port 5432 failed: timeout expired",
+            "FATAL:  the database system is starting up",
+        ] {
+            assert!(connect(transient).is_transient(), "{transient}");
+        }
+        for permanent in [
+            "FATAL:  password authentication failed for user \"bff\"",
+            "FATAL:  role \"x\" does not exist",
+            "FATAL:  database \"x\" does not exist",
+            "FATAL:  no pg_hba.conf entry for host",
+        ] {
+            assert!(!connect(permanent).is_transient(), "{permanent}");
+        }
+        assert!(!DbSetupError::NoDatabaseName.is_transient());
+    }
+}

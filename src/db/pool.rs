@@ -185,3 +185,31 @@ pub async fn probe(db: &DbPool) -> Result<(), AppError> {
     db.visit(READINESS_BUDGET, false, |conn| Ok(ping(conn)?))
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_passed_deadline_is_a_503_and_a_future_one_is_not() {
+        let budget = Duration::from_secs(3);
+        let passed = Deadline::after(Duration::ZERO).check(budget);
+        assert!(matches!(passed, Err(AppError::Unavailable(_))));
+        assert!(
+            Deadline::after(Duration::from_secs(3600))
+                .check(budget)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn health_turns_down_on_a_failure_and_up_on_an_answer() {
+        let health = Health::default();
+        assert!(!health.is_down());
+        health.mark_down(&"refused");
+        health.mark_down(&"refused again");
+        assert!(health.is_down());
+        health.mark_up();
+        assert!(!health.is_down());
+    }
+}

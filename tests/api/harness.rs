@@ -28,6 +28,8 @@ macro_rules! tests {
         $(; postgres_only: $($pg:ident),+ $(,)?)?
         $(; sqlite_only: $($lite:ident),+ $(,)?)?
     ) => {
+        // A module may list only backend-specific tests.
+        #[allow(clippy::vec_init_then_push)]
         pub fn tests() -> Vec<$crate::harness::TestCase> {
             #[allow(unused_mut)]
             let mut cases = vec![$(
