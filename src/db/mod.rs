@@ -5,6 +5,7 @@ pub mod models;
 pub mod people;
 #[rustfmt::skip]
 pub mod schema;
+pub mod session_changes;
 pub mod users;
 
 use std::time::Duration;
