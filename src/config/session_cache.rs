@@ -61,7 +61,10 @@ mod tests {
     #[test]
     fn bad_values_name_their_variable() {
         for (pair, var) in [
-            (("SESSION_CACHE_MAX_ENTRIES", "-1"), "SESSION_CACHE_MAX_ENTRIES"),
+            (
+                ("SESSION_CACHE_MAX_ENTRIES", "-1"),
+                "SESSION_CACHE_MAX_ENTRIES",
+            ),
             (
                 ("SESSION_CACHE_MAX_ENTRIES", "20000000"),
                 "SESSION_CACHE_MAX_ENTRIES",

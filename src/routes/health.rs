@@ -12,7 +12,8 @@ pub async fn health() -> HttpResponse {
     }))
 }
 
-/// Readiness: the database answers a query.
+/// Readiness: the database answers a query. Also says whether the session
+/// cache is in use (`live`) or bypassed while its listener reconnects.
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     // Any failure, not only a lost connection, means "not ready".
     db::run(&state.db, |conn| Ok(db::ping(conn)?))
@@ -21,5 +22,9 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, AppError>
             AppError::Unavailable(_) => e,
             other => AppError::unavailable(other),
         })?;
-    Ok(HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })))
+    Ok(HttpResponse::Ok().json(json!({
+        "status": "ready",
+        "database": "ok",
+        "sessionCache": state.sessions.cache().status(),
+    })))
 }

@@ -27,6 +27,18 @@ pub struct CachedSession {
     pub role: Role,
 }
 
+impl CachedSession {
+    /// Whether this entry may answer for a token carrying these claims
+    /// without the database: it refuses a token from before a revocation,
+    /// and accepts one that agrees on version, role and email. A token that
+    /// disagrees otherwise (newer version, other role or email) was issued
+    /// after a change this entry has not seen yet: look it up.
+    pub fn answers_for(&self, session_version: i32, role: Role, email: &str) -> bool {
+        self.session_version > session_version
+            || (self.session_version == session_version && self.role == role && self.email == email)
+    }
+}
+
 /// Permission to fill the entry a lookup missed, unless something changed
 /// in between.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +167,16 @@ impl SessionCache {
         self.inner().live
     }
 
+    /// For the readiness probe: `off` (configured away), `live`, or
+    /// `bypassed` (the listener is not subscribed; checks read the database).
+    pub fn status(&self) -> &'static str {
+        match (self.max_entries, self.is_live()) {
+            (0, _) => "off",
+            (_, true) => "live",
+            (_, false) => "bypassed",
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.inner().entries.len()
     }
@@ -197,6 +219,23 @@ mod tests {
     fn filled(cache: &SessionCache, id: i32, version: i32, now: Instant) {
         let t = ticket(cache, id, now);
         cache.fill(t, id, session(version), now);
+    }
+
+    #[test]
+    fn an_entry_answers_for_older_tokens_and_agreeing_ones_only() {
+        let entry = session(3);
+        let email = entry.email.clone();
+        assert!(
+            entry.answers_for(2, Role::Admin, "old@example.com"),
+            "revoked"
+        );
+        assert!(entry.answers_for(3, Role::User, &email));
+        assert!(!entry.answers_for(4, Role::User, &email), "newer version");
+        assert!(!entry.answers_for(3, Role::Admin, &email), "other role");
+        assert!(
+            !entry.answers_for(3, Role::User, "new@example.com"),
+            "other email"
+        );
     }
 
     #[test]

@@ -138,7 +138,9 @@ fn run(target: &DatabaseTarget, cache: &Weak<SessionCache>) {
                 if failures == 1 {
                     log::warn!("session cache listener cannot connect, retrying: {err}");
                 } else {
-                    log::debug!("session cache listener cannot connect (attempt {failures}): {err}");
+                    log::debug!(
+                        "session cache listener cannot connect (attempt {failures}): {err}"
+                    );
                 }
             }
         }

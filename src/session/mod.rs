@@ -115,6 +115,10 @@ impl Sessions {
         &self.cookies
     }
 
+    pub fn cache(&self) -> &SessionCache {
+        &self.cache
+    }
+
     /// The delivery a request asked for, if this server allows it.
     pub fn delivery(&self, requested: TokenDelivery) -> Result<TokenDelivery, AppError> {
         if requested == TokenDelivery::Body && !self.body_delivery {
@@ -273,7 +277,10 @@ impl Sessions {
             })
             .await;
             // Whatever the database answered: a dropped entry costs one lookup.
-            for id in user_id.into_iter().chain(ended.as_ref().ok().copied().flatten()) {
+            for id in user_id
+                .into_iter()
+                .chain(ended.as_ref().ok().copied().flatten())
+            {
                 self.cache.invalidate(id);
             }
             match ended {
@@ -312,8 +319,7 @@ impl Sessions {
             .user_id()
             .ok_or(AppError::Unauthenticated(AuthFailure::TokenInvalid))?;
         let ticket = match self.cache.lookup(id, Instant::now()) {
-            // A newer token than the entry: the entry is what is stale.
-            Lookup::Hit(current) if current.session_version >= claims.sv => {
+            Lookup::Hit(current) if current.answers_for(claims.sv, claims.role, &claims.email) => {
                 return session_user(id, current, claims.sv);
             }
             Lookup::Hit(_) => None,

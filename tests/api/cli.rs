@@ -9,7 +9,12 @@ use serde_json::Value;
 
 use crate::helpers::{PASSWORD, spawn_app};
 
-fn cli(db_url: &str, args: &[&str], password_env: Option<&str>, stdin: Option<&str>) -> Output {
+pub(crate) fn cli(
+    db_url: &str,
+    args: &[&str],
+    password_env: Option<&str>,
+    stdin: Option<&str>,
+) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bff-gateway"));
     command
         .current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -15,6 +15,7 @@ mod binary;
 mod cli;
 mod cors;
 mod csrf;
+mod fleet;
 mod harness;
 mod headers;
 mod health;
@@ -37,6 +38,7 @@ fn main() -> std::process::ExitCode {
         cli::tests,
         cors::tests,
         csrf::tests,
+        fleet::tests,
         headers::tests,
         health::tests,
         input::tests,
