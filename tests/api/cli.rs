@@ -41,6 +41,21 @@ pub(crate) fn cli(
     child.wait_with_output().expect("CLI output")
 }
 
+/// `set-role` through the real binary; it must succeed.
+pub(crate) fn set_role(db_url: &str, email: &str, role: &str) {
+    let out = cli(
+        db_url,
+        &["set-role", "--email", email, "--role", role],
+        None,
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 async fn the_cli_creates_an_admin_and_changes_roles() {
     let app = spawn_app().await;
     let out = cli(
@@ -64,17 +79,7 @@ async fn the_cli_creates_an_admin_and_changes_roles() {
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["role"], "admin");
 
-    let out = cli(
-        &app.db_url,
-        &["set-role", "--email", "root@example.com", "--role", "user"],
-        None,
-        None,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    set_role(&app.db_url, "root@example.com", "user");
     let body: Value = app
         .login("root@example.com", PASSWORD)
         .await

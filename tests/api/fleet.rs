@@ -10,7 +10,7 @@ use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::{
-    cli::cli,
+    cli::set_role,
     helpers::{
         PASSWORD, REVOCATION_BOUND, TestApp, find_cookie, server_url, set_cookies, spawn_app,
         until_status,
@@ -42,26 +42,24 @@ async fn login(app: &TestApp, email: &str) -> Tokens {
     tokens(&response)
 }
 
-async fn refresh(app: &TestApp, refresh: &str) -> Tokens {
-    let response = app
-        .client
-        .post(app.url("/api/auth/refresh"))
-        .header(header::COOKIE, format!("refreshToken={refresh}"))
+/// A POST with one cookie and no body, as a browser sends it.
+async fn post_with(app: &TestApp, path: &str, cookie: String) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .header(header::COOKIE, cookie)
         .send()
         .await
-        .expect("refresh");
+        .expect("post")
+}
+
+async fn refresh(app: &TestApp, refresh: &str) -> Tokens {
+    let response = post_with(app, "/api/auth/refresh", format!("refreshToken={refresh}")).await;
     assert_eq!(response.status(), 200);
     tokens(&response)
 }
 
 async fn logout(app: &TestApp, access: &str) {
-    let response = app
-        .client
-        .post(app.url("/api/auth/logout"))
-        .header(header::COOKIE, format!("accessToken={access}"))
-        .send()
-        .await
-        .expect("logout");
+    let response = post_with(app, "/api/auth/logout", format!("accessToken={access}")).await;
     assert_eq!(response.status(), 204);
 }
 
@@ -142,32 +140,18 @@ async fn a_logout_on_one_instance_is_refused_by_the_other_within_100_ms() {
     assert_within_bound("logout on A, refused by B", delays);
 }
 
-fn set_role(app: &TestApp, email: &str, role: &str) {
-    let out = cli(
-        &app.db_url,
-        &["set-role", "--email", email, "--role", role],
-        None,
-        None,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 async fn a_role_change_by_the_cli_is_refused_on_both_instances_within_100_ms() {
     let (a, b) = fleet("root@example.com").await;
     let mut delays = Vec::new();
     for _ in 0..5 {
-        set_role(&a, "root@example.com", "admin");
+        set_role(&a.db_url, "root@example.com", "admin");
         let (access, _) = login(&a, "root@example.com").await;
         for app in [&a, &b] {
             for _ in 0..2 {
                 assert_eq!(admin_probe(app, &access).await, StatusCode::NOT_FOUND);
             }
         }
-        set_role(&a, "root@example.com", "user");
+        set_role(&a.db_url, "root@example.com", "user");
         let done = Instant::now();
         for app in [&a, &b] {
             delays.push(
