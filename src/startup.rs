@@ -1,7 +1,7 @@
 //! Builds the application once, for `main` and for the tests alike: the
 //! shared state, then the server with its middleware and routes.
 
-use std::net::TcpListener;
+use std::{net::TcpListener, sync::Arc};
 
 use actix_web::{
     App, HttpServer,
@@ -19,7 +19,7 @@ use crate::{
     middleware::{cors, json_error_body, request_logger, response_headers},
     origins::TrustedOrigins,
     routes,
-    session::{SessionSetupError, Sessions},
+    session::{SessionSetupError, Sessions, cache::SessionCache, listener},
     state::AppState,
     throttle::Throttle,
 };
@@ -34,6 +34,8 @@ pub enum StartupError {
     Passwords(#[from] PasswordError),
     #[error("cannot prepare sessions")]
     Sessions(#[from] SessionSetupError),
+    #[error("cannot start the session cache listener")]
+    Listener(#[source] std::io::Error),
     #[error("cannot bind {address}")]
     Bind {
         address: String,
@@ -107,11 +109,22 @@ pub async fn build_state(settings: &Settings) -> Result<web::Data<AppState>, Sta
     let (pool, passwords) = actix_web::rt::time::timeout(limit, setup)
         .await
         .map_err(|_| StartupError::DatabaseHung(limit))??;
+    // Bypassed until the listener has subscribed (it fails closed).
+    let cache = Arc::new(SessionCache::new(&settings.session_cache));
+    if settings.session_cache.enabled() {
+        listener::spawn(
+            settings.database.target.clone(),
+            settings.database.timeouts,
+            Arc::downgrade(&cache),
+        )
+            .map_err(StartupError::Listener)?;
+    }
     let sessions = Sessions::new(
         &settings.session,
         &settings.cookies,
         routes::refresh_path(),
         pool.clone(),
+        cache,
     )?;
     Ok(web::Data::new(AppState {
         sessions,

@@ -11,6 +11,7 @@ mod passwords;
 mod secret;
 mod server;
 mod session;
+mod session_cache;
 mod static_files;
 mod throttle;
 mod vars;
@@ -25,6 +26,7 @@ pub use passwords::{DEV_PASSWORD_PEPPER, PasswordSettings};
 pub use secret::Secret;
 pub use server::ServerSettings;
 pub use session::SessionSettings;
+pub use session_cache::SessionCacheSettings;
 pub use static_files::StaticSettings;
 pub use throttle::{RateLimit, ThrottleSettings};
 pub use vars::parse_duration;
@@ -69,6 +71,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub session: SessionSettings,
+    pub session_cache: SessionCacheSettings,
     pub passwords: PasswordSettings,
     pub cookies: CookieSettings,
     pub cors: CorsSettings,
@@ -116,6 +119,7 @@ impl Settings {
             server: ServerSettings::from_vars(&vars)?,
             database: DatabaseSettings::from_vars(&vars, environment)?,
             session: SessionSettings::from_vars(&vars, environment)?,
+            session_cache: SessionCacheSettings::from_vars(&vars)?,
             passwords: PasswordSettings::from_vars(&vars, environment)?,
             cookies: CookieSettings::from_vars(&vars, environment)?,
             cors: CorsSettings::from_vars(&vars)?,
@@ -168,6 +172,7 @@ mod tests {
             (("ACCESS_COOKIE_NAME", "bad name"), "ACCESS_COOKIE_NAME"),
             (("CORS_ALLOWED_ORIGINS", "*"), "CORS_ALLOWED_ORIGINS"),
             (("SIGNUP_WINDOW", "8d"), "SIGNUP_WINDOW"),
+            (("SESSION_CACHE_MAX_AGE", "0s"), "SESSION_CACHE_MAX_AGE"),
         ] {
             let text = err_text(&[DB, pair]);
             assert!(text.contains(var), "{pair:?} gave `{text}`");

@@ -8,6 +8,7 @@ pub mod people;
 mod pool;
 #[rustfmt::skip]
 pub mod schema;
+pub mod session_changes;
 pub mod users;
 pub mod wal;
 
@@ -137,7 +138,7 @@ pub fn establish_with(
 /// libpq with bounded waits: `connect_timeout` for the whole handshake,
 /// keepalives and `tcp_user_timeout` so a vanished peer breaks the socket
 /// instead of hanging it. Parameters already in the URL win.
-fn connect_postgres(
+pub fn connect_postgres(
     url: &str,
     timeouts: &DatabaseTimeouts,
 ) -> Result<PgConnection, diesel::ConnectionError> {

@@ -8,6 +8,7 @@ use super::{
     DbConnection,
     models::{NewUser, User},
     schema::users,
+    session_changes::session_changed,
 };
 
 pub fn insert(conn: &mut DbConnection, new_user: &NewUser<'_>) -> QueryResult<User> {
@@ -23,13 +24,19 @@ pub fn find_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option
         .optional()
 }
 
+/// Takes effect on every instance's next request (the session caches are
+/// told in the same transaction).
 pub fn set_role(
     conn: &mut DbConnection,
     email: &str,
     role: &str,
     now: NaiveDateTime,
 ) -> QueryResult<User> {
-    diesel::update(users::table.filter(users::email.eq(email)))
-        .set((users::role.eq(role), users::updated_at.eq(now)))
-        .get_result(conn)
+    conn.transaction(|conn| {
+        let user: User = diesel::update(users::table.filter(users::email.eq(email)))
+            .set((users::role.eq(role), users::updated_at.eq(now)))
+            .get_result(conn)?;
+        session_changed(conn, user.id)?;
+        Ok(user)
+    })
 }

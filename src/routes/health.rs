@@ -13,12 +13,18 @@ pub async fn health() -> HttpResponse {
 }
 
 /// Readiness: the database answers a query within its own short deadline,
-/// so a 1-second probe gets a 503 rather than a timeout.
+/// so a 1-second probe gets a 503 rather than a timeout. Also says whether
+/// the session cache is in use (`live`) or bypassed while its listener
+/// reconnects.
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     // Any failure, not only a lost connection, means "not ready".
     db::probe(&state.db).await.map_err(|e| match e {
         AppError::Unavailable(_) => e,
         other => AppError::unavailable(other),
     })?;
-    Ok(HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })))
+    Ok(HttpResponse::Ok().json(json!({
+        "status": "ready",
+        "database": "ok",
+        "sessionCache": state.sessions.cache().status(),
+    })))
 }

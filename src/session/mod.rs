@@ -6,6 +6,8 @@
 //! - access.rs: the access-token claims and their signing keys;
 //! - refresh.rs: the refresh decision, a pure function (reuse policy);
 //! - store.rs: the session queries;
+//! - cache.rs / listener.rs: the per-instance cache of what `check` reads,
+//!   and the connection that invalidates it from every instance's writes;
 //! - cookies.rs / delivery.rs: how tokens travel (cookies, Bearer, body).
 //!
 //! One refresh session per user row: a login starts a new family and
@@ -13,11 +15,15 @@
 //! hash, and the absolute expiry never moves.
 
 pub mod access;
+pub mod cache;
 pub mod cookies;
 pub mod delivery;
+pub mod listener;
 pub mod refresh;
 pub mod store;
 pub mod token;
+
+use std::{sync::Arc, time::Instant};
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use chrono::{NaiveDateTime, TimeDelta, Utc};
@@ -25,6 +31,7 @@ use hmac::digest::InvalidLength;
 
 use self::{
     access::JwtKeys,
+    cache::{CachedSession, Lookup, SessionCache},
     cookies::SessionCookies,
     delivery::{Issued, TokenDelivery, UserView},
     refresh::{Decision, Presented, StoredSession},
@@ -66,6 +73,7 @@ pub struct Sessions {
     /// How long the immediately previous refresh token still succeeds.
     reuse_window: TimeDelta,
     body_delivery: bool,
+    cache: Arc<SessionCache>,
 }
 
 /// What a refresh turned out to be, once carried out.
@@ -86,6 +94,7 @@ impl Sessions {
         cookies: &CookieSettings,
         refresh_path: String,
         pool: DbPool,
+        cache: Arc<SessionCache>,
     ) -> Result<Self, SessionSetupError> {
         let delta = |var, value| {
             TimeDelta::from_std(value).map_err(|source| SessionSetupError::Duration { var, source })
@@ -98,11 +107,16 @@ impl Sessions {
             refresh_ttl: delta("REFRESH_TOKEN_TTL", settings.refresh_ttl)?,
             reuse_window: delta("REFRESH_REUSE_WINDOW", settings.refresh_reuse_window)?,
             body_delivery: settings.token_body_delivery,
+            cache,
         })
     }
 
     pub fn cookies(&self) -> &SessionCookies {
         &self.cookies
+    }
+
+    pub fn cache(&self) -> &SessionCache {
+        &self.cache
     }
 
     /// The delivery a request asked for, if this server allows it.
@@ -210,6 +224,7 @@ impl Sessions {
                 return Err(AppError::Unauthenticated(AuthFailure::RefreshTokenExpired));
             }
             Outcome::Reused(user_id) => {
+                self.cache.invalidate(user_id);
                 log::warn!(
                     "refresh token reuse detected: user_id={user_id}; session revoked and access tokens invalidated"
                 );
@@ -267,6 +282,13 @@ impl Sessions {
                 Ok(ended)
             })
             .await;
+            // Whatever the database answered: a dropped entry costs one lookup.
+            for id in user_id
+                .into_iter()
+                .chain(ended.as_ref().ok().copied().flatten())
+            {
+                self.cache.invalidate(id);
+            }
             match ended {
                 Ok(ended) => {
                     if let Some(id) = ended {
@@ -289,10 +311,11 @@ impl Sessions {
             .ok_or(AppError::Unauthenticated(AuthFailure::TokenMissing))
     }
 
-    /// Every authenticated request: the token verifies, and one primary-key
-    /// lookup confirms the session is still live (its version matches) and
+    /// Every authenticated request: the token verifies, and the session
+    /// state (version, role, email) confirms the session is still live and
     /// supplies the current role and email, so logout, theft detection,
-    /// deletion and demotion act at once.
+    /// deletion and demotion act at once. The state comes from the cache
+    /// when it is live, else from one primary-key lookup.
     pub async fn check(&self, access_token: &str) -> Result<SessionUser, AppError> {
         let claims = self
             .access
@@ -301,16 +324,24 @@ impl Sessions {
         let id = claims
             .user_id()
             .ok_or(AppError::Unauthenticated(AuthFailure::TokenInvalid))?;
-        let current = db::run(&self.pool, move |conn| Ok(store::session_state(conn, id)?)).await?;
-        let current = match current {
-            Some(current) if current.session_version == claims.sv => current,
-            _ => return Err(AppError::Unauthenticated(AuthFailure::TokenRevoked)),
+        let ticket = match self.cache.lookup(id, Instant::now()) {
+            Lookup::Hit(current) if current.answers_for(claims.sv, claims.role, &claims.email) => {
+                return session_user(id, current, claims.sv);
+            }
+            Lookup::Hit(_) => None,
+            Lookup::Miss(ticket) => ticket,
         };
-        Ok(SessionUser {
-            id,
-            email: current.email,
-            role: current.role.parse().map_err(AppError::internal)?,
-        })
+        let row = db::run(&self.pool, move |conn| Ok(store::session_state(conn, id)?)).await?;
+        let current = match row {
+            Some(row) => CachedSession {
+                session_version: row.session_version,
+                email: row.email,
+                role: row.role.parse().map_err(AppError::internal)?,
+            },
+            None => return Err(AppError::Unauthenticated(AuthFailure::TokenRevoked)),
+        };
+        self.cache.fill(ticket, id, current.clone(), Instant::now());
+        session_user(id, current, claims.sv)
     }
 
     /// Tokens for `user` as the database has it: the role comes from the
@@ -375,6 +406,18 @@ fn carry_out(
         return Ok(outcome);
     }
     Ok(Outcome::Contended)
+}
+
+/// The caller, if the token's session version is the current one.
+fn session_user(id: i32, current: CachedSession, sv: i32) -> Result<SessionUser, AppError> {
+    if current.session_version != sv {
+        return Err(AppError::Unauthenticated(AuthFailure::TokenRevoked));
+    }
+    Ok(SessionUser {
+        id,
+        email: current.email,
+        role: current.role,
+    })
 }
 
 fn now_utc() -> NaiveDateTime {

@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::refresh::StoredSession;
-use crate::db::{DbConnection, models::User, schema::users};
+use crate::db::{DbConnection, models::User, schema::users, session_changes::session_changed};
 
 type NoSession = (
     diesel::dsl::Eq<users::refresh_family, Option<String>>,
@@ -108,17 +108,24 @@ pub fn find_by_family(conn: &mut DbConnection, family: &str) -> QueryResult<Opti
 }
 
 /// Ends the session of `family` and invalidates every access token issued
-/// for it; returns the user id. Used for logout and for detected theft.
+/// for it, on every instance; returns the user id. Used for logout and for
+/// detected theft.
 pub fn revoke_family(
     conn: &mut DbConnection,
     family: &str,
     now: NaiveDateTime,
 ) -> QueryResult<Option<i32>> {
-    diesel::update(users::table.filter(users::refresh_family.eq(family)))
-        .set(end_session(now))
-        .returning(users::id)
-        .get_result(conn)
-        .optional()
+    conn.transaction(|conn| {
+        let ended = diesel::update(users::table.filter(users::refresh_family.eq(family)))
+            .set(end_session(now))
+            .returning(users::id)
+            .get_result(conn)
+            .optional()?;
+        if let Some(user_id) = ended {
+            session_changed(conn, user_id)?;
+        }
+        Ok(ended)
+    })
 }
 
 /// Ends the session of an expired family without touching access tokens
@@ -138,15 +145,20 @@ pub fn clear_expired_family(
     .map(|n| n > 0)
 }
 
-/// Logout by user: ends the refresh session and every access token.
+/// Logout by user: ends the refresh session and every access token, on
+/// every instance.
 pub fn end_for_user(
     conn: &mut DbConnection,
     user_id: i32,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(users::table.find(user_id))
-        .set(end_session(now))
-        .execute(conn)
+    conn.transaction(|conn| {
+        let ended = diesel::update(users::table.find(user_id))
+            .set(end_session(now))
+            .execute(conn)?;
+        session_changed(conn, user_id)?;
+        Ok(ended)
+    })
 }
 
 pub fn session_state(conn: &mut DbConnection, user_id: i32) -> QueryResult<Option<SessionState>> {

@@ -9,7 +9,12 @@ use serde_json::Value;
 
 use crate::helpers::{PASSWORD, spawn_app};
 
-fn cli(db_url: &str, args: &[&str], password_env: Option<&str>, stdin: Option<&str>) -> Output {
+pub(crate) fn cli(
+    db_url: &str,
+    args: &[&str],
+    password_env: Option<&str>,
+    stdin: Option<&str>,
+) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bff-gateway"));
     command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -36,6 +41,21 @@ fn cli(db_url: &str, args: &[&str], password_env: Option<&str>, stdin: Option<&s
     child.wait_with_output().expect("CLI output")
 }
 
+/// `set-role` through the real binary; it must succeed.
+pub(crate) fn set_role(db_url: &str, email: &str, role: &str) {
+    let out = cli(
+        db_url,
+        &["set-role", "--email", email, "--role", role],
+        None,
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 async fn the_cli_creates_an_admin_and_changes_roles() {
     let app = spawn_app().await;
     let out = cli(
@@ -59,17 +79,7 @@ async fn the_cli_creates_an_admin_and_changes_roles() {
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["role"], "admin");
 
-    let out = cli(
-        &app.db_url,
-        &["set-role", "--email", "root@example.com", "--role", "user"],
-        None,
-        None,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    set_role(&app.db_url, "root@example.com", "user");
     let body: Value = app
         .login("root@example.com", PASSWORD)
         .await

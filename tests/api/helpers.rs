@@ -7,7 +7,8 @@ use std::{
     cell::Cell,
     collections::HashMap,
     path::PathBuf,
-    sync::{Mutex, PoisonError},
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, Instant},
 };
 
 use bff_gateway::{
@@ -16,7 +17,7 @@ use bff_gateway::{
     startup::Application,
 };
 use diesel::{Connection, PgConnection, RunQueryDsl};
-use reqwest::{Method, Response, header};
+use reqwest::{Method, Response, StatusCode, header};
 use serde_json::{Value, json};
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -94,7 +95,8 @@ pub struct TestApp {
     pub settings: Settings,
     pub client: reqwest::Client,
     jar: Mutex<HashMap<String, (String, String)>>,
-    _database: TestDatabase,
+    /// Shared with the peers; dropped with the last of them.
+    _database: Arc<TestDatabase>,
 }
 
 #[derive(Debug, Clone)]
@@ -188,13 +190,17 @@ async fn spawn_app_at(database: TestDatabase, overrides: &[(&str, &str)]) -> Tes
         db_name: database.name.clone(),
         db_url: database.url.clone(),
         settings,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client"),
+        client: client(),
         jar: Mutex::new(HashMap::new()),
-        _database: database,
+        _database: Arc::new(database),
     }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
 }
 
 /// Builds and starts the application on this thread's runtime; returns its
@@ -282,6 +288,47 @@ impl TestApp {
     /// a load balancer); returns its base address.
     pub async fn spawn_instance(&self) -> String {
         start(&self.settings).await
+    }
+
+    /// A second gateway instance on the same database, with its own session
+    /// cache, listener, client and (empty) cookie jar.
+    pub async fn spawn_peer(&self) -> TestApp {
+        TestApp {
+            address: start(&self.settings).await,
+            db_name: self.db_name.clone(),
+            db_url: self.db_url.clone(),
+            settings: self.settings.clone(),
+            client: client(),
+            jar: Mutex::new(HashMap::new()),
+            _database: Arc::clone(&self._database),
+        }
+    }
+
+    /// What the readiness probe says of the session cache: `live`,
+    /// `bypassed` or `off`.
+    pub async fn session_cache_status(&self) -> String {
+        let body: Value = self
+            .client
+            .get(self.url("/ready"))
+            .send()
+            .await
+            .expect("readiness")
+            .json()
+            .await
+            .expect("json");
+        body["sessionCache"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Waits (at most 5 s) until this instance's session cache is live.
+    pub async fn cache_is_live(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.session_cache_status().await != "live" {
+            assert!(
+                Instant::now() < deadline,
+                "the session cache did not go live within 5 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// `n` refreshes at once with `token`, spread round-robin over the
@@ -489,6 +536,30 @@ impl TestApp {
             .select((u::refresh_token_hash, u::refresh_token_expires_at))
             .first(&mut conn)
             .expect("user row")
+    }
+}
+
+/// README: a change made through any instance or process is seen by every
+/// instance's session cache within this.
+pub const REVOCATION_BOUND: Duration = Duration::from_millis(100);
+
+/// Polls `probe` until it answers `want`, for at most a second; returns how
+/// long that took, measured from `since`.
+pub async fn until_status<F, Fut>(since: Instant, want: StatusCode, mut probe: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StatusCode>,
+{
+    loop {
+        let status = probe().await;
+        if status == want {
+            return since.elapsed();
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(1),
+            "still {status} a second after the change (wanted {want})"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 

@@ -16,6 +16,7 @@ mod cli;
 mod cors;
 mod csrf;
 mod db_faults;
+mod fleet;
 mod harness;
 mod headers;
 mod health;
@@ -41,6 +42,7 @@ fn main() -> std::process::ExitCode {
         cors::tests,
         csrf::tests,
         db_faults::tests,
+        fleet::tests,
         headers::tests,
         health::tests,
         input::tests,
