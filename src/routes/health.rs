@@ -1,18 +1,52 @@
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::{db, errors::AppError, state::AppState};
+use crate::{
+    db,
+    errors::{AppError, ErrorBody},
+    state::AppState,
+};
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// Always `true`.
+    success: bool,
+    message: &'static str,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    timestamp: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Ready {
+    /// Always `ready`.
+    status: &'static str,
+    /// Always `ok`.
+    database: &'static str,
+}
 
 /// Liveness: the process answers. Never touches the database.
+#[utoipa::path(
+    get, path = "/health", tag = "health",
+    responses((status = 200, description = "The process answers", body = Health))
+)]
 pub async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "success": true,
-        "message": "API is running",
-        "timestamp": chrono::Utc::now().to_rfc3339(),
-    }))
+    HttpResponse::Ok().json(Health {
+        success: true,
+        message: "API is running",
+        timestamp: chrono::Utc::now().to_rfc3339(),
+    })
 }
 
 /// Readiness: the database answers a query.
+#[utoipa::path(
+    get, path = "/ready", tag = "health",
+    responses(
+        (status = 200, description = "The database answers", body = Ready),
+        (status = 503, description = "`service_unavailable`", body = ErrorBody),
+    )
+)]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     // Any failure, not only a lost connection, means "not ready".
     db::run(&state.db, |conn| Ok(db::ping(conn)?))
@@ -21,5 +55,8 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, AppError>
             AppError::Unavailable(_) => e,
             other => AppError::unavailable(other),
         })?;
-    Ok(HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })))
+    Ok(HttpResponse::Ok().json(Ready {
+        status: "ready",
+        database: "ok",
+    }))
 }
