@@ -207,8 +207,10 @@ pub async fn refresh(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let body: RefreshRequest = optional_json(&req, &body)?;
-    Ok(state.sessions.refresh(&req, body.refresh_token).await)
+    // JSON `null` is no body, as the document's optional body allows.
+    let body: Option<RefreshRequest> = optional_json(&req, &body)?;
+    let token = body.and_then(|body| body.refresh_token);
+    Ok(state.sessions.refresh(&req, token).await)
 }
 
 /// `/api/auth/logout` and `/api/auth/refresh/revoke`: always 204 with both

@@ -37,12 +37,15 @@ use super::{auth, health, people};
 )]
 pub struct ApiDoc;
 
-/// How a caller proves its session. The cookie names are the defaults
-/// (`ACCESS_COOKIE_NAME`, `REFRESH_COOKIE_NAME`).
+/// How a caller proves its session (the cookie names are the defaults of
+/// `ACCESS_COOKIE_NAME` and `REFRESH_COOKIE_NAME`); also drops the empty
+/// license.
 struct SessionSchemes;
 
 impl Modify for SessionSchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        // The crate has no license to name; utoipa would send an empty one.
+        openapi.info.license = None;
         let components = openapi.components.get_or_insert_with(Default::default);
         let cookie = |name: &str| SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(name)));
         components.add_security_scheme("accessCookie", cookie("accessToken"));

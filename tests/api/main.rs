@@ -23,6 +23,7 @@ mod input;
 mod login;
 mod logout;
 mod logs;
+mod openapi;
 mod people;
 mod refresh;
 mod sessions;
@@ -43,6 +44,7 @@ fn main() -> std::process::ExitCode {
         login::tests,
         logout::tests,
         logs::tests,
+        openapi::tests,
         people::tests,
         refresh::tests,
         sessions::tests,
