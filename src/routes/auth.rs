@@ -18,8 +18,17 @@ use crate::{
 // The request fields are `Option`s so that a missing one is a field error
 // of our own (400 `validation_failed`); the document states what is needed.
 #[derive(Deserialize, ToSchema)]
+#[schema(examples(json!({"email": "ada@example.com", "password": "correct horse battery"})))]
 pub struct SignupRequest {
-    #[schema(required, nullable = false, format = Email, max_length = 254)]
+    /// `email_is_valid` (src/validation.rs) decides; the pattern is its
+    /// shape, so that generated clients and fuzzers send plausible input.
+    #[schema(
+        required,
+        nullable = false,
+        format = Email,
+        max_length = 254,
+        pattern = r"^[A-Za-z0-9%+_-]+(\.[A-Za-z0-9%+_-]+)*@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+    )]
     email: Option<String>,
     #[schema(required, nullable = false, min_length = 8, max_length = 128)]
     password: Option<String>,
@@ -28,12 +37,15 @@ pub struct SignupRequest {
     role: Option<serde_json::Value>,
 }
 
-/// `username` or `email` (the same thing), and the password.
+/// The email as `username` and the password.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(examples(json!({"username": "ada@example.com", "password": "correct horse battery"})))]
 pub struct LoginRequest {
-    #[schema(nullable = false)]
+    #[schema(required, nullable = false)]
     username: Option<String>,
+    /// Accepted instead of `username` (the reference backend's clients send
+    /// either).
     #[schema(nullable = false)]
     email: Option<String>,
     #[schema(required, nullable = false)]

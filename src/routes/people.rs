@@ -44,10 +44,11 @@ impl From<Person> for PersonView {
 /// `Option`s so that a missing one is our own field error.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(examples(json!({"firstName": "Ada", "lastName": "Lovelace"})))]
 pub struct PersonRequest {
-    #[schema(required, nullable = false, min_length = 1)]
+    #[schema(required, nullable = false, min_length = 1, max_length = 30)]
     first_name: Option<String>,
-    #[schema(required, nullable = false, min_length = 1)]
+    #[schema(required, nullable = false, min_length = 1, max_length = 30)]
     last_name: Option<String>,
 }
 

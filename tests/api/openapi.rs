@@ -1,7 +1,6 @@
 //! The OpenAPI document (`GET /api/openapi.json`) against the route table it
-//! describes. The document does not depend on the database, so these run on
-//! SQLite only. The contract itself (responses match the document) is
-//! checked by schemathesis against a live gateway: `.ci/schemathesis.sh`.
+//! describes. The contract itself (responses match the document) is checked
+//! by schemathesis against a live gateway: `.ci/schemathesis.sh`.
 
 use std::collections::BTreeSet;
 
@@ -58,8 +57,14 @@ async fn the_openapi_document_lists_every_route_of_the_route_table_with_its_meth
         .collect();
     let undocumented: Vec<_> = routed.difference(&documented).collect();
     let unrouted: Vec<_> = documented.difference(&routed).collect();
-    assert!(undocumented.is_empty(), "routes without a document entry: {undocumented:?}");
-    assert!(unrouted.is_empty(), "documented but not routed: {unrouted:?}");
+    assert!(
+        undocumented.is_empty(),
+        "routes without a document entry: {undocumented:?}"
+    );
+    assert!(
+        unrouted.is_empty(),
+        "documented but not routed: {unrouted:?}"
+    );
     assert!(routed.contains(&("/api/people/{id}".into(), "DELETE".into())));
 }
 
@@ -85,7 +90,10 @@ async fn every_reference_in_the_openapi_document_resolves() {
     assert!(found.len() > 10, "the document uses references: {found:?}");
     for target in found {
         let pointer = target.strip_prefix('#').expect("a local reference");
-        assert!(doc.pointer(pointer).is_some(), "dangling reference {target}");
+        assert!(
+            doc.pointer(pointer).is_some(),
+            "dangling reference {target}"
+        );
     }
     for scheme in ["accessCookie", "refreshCookie", "bearerAuth"] {
         assert!(
@@ -111,8 +119,7 @@ async fn a_refresh_with_a_json_null_body_is_a_refresh_without_a_body() {
     assert_error(response, 401, "refresh_token_missing").await;
 }
 
-crate::tests![;
-    sqlite_only:
+crate::tests![
     the_openapi_document_is_served_as_openapi_3_1_json,
     the_openapi_document_lists_every_route_of_the_route_table_with_its_methods,
     every_reference_in_the_openapi_document_resolves,
