@@ -10,7 +10,8 @@
 #
 # Knobs (env): SCHEMATHESIS_MAX_EXAMPLES (25), SCHEMATHESIS_SEED (random;
 # the run prints the one it used), SCHEMATHESIS_VENV (target/schemathesis-venv),
-# SCHEMATHESIS_SKIP_BUILD=1 (reuse target/debug/bff-gateway).
+# SCHEMATHESIS_SKIP_BUILD=1 (reuse target/debug/bff-gateway),
+# SCHEMATHESIS_ARGS (more options, e.g. `--report har`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO_ROOT="$PWD"
@@ -103,15 +104,20 @@ REFRESH="$(cookie refreshToken)"
 [ -n "$ACCESS" ] && [ -n "$REFRESH" ] || { log "login set no session cookies"; exit 1; }
 
 run() {
+    # Retries are for network-level failures only (a reset keep-alive
+    # connection on a loaded machine), never for a response that fails a
+    # check; a gateway that really went away still fails the run.
     local seed=()
     [ -n "${SCHEMATHESIS_SEED:-}" ] && seed=(--seed "$SCHEMATHESIS_SEED")
     timeout 300 "$VENV/bin/schemathesis" run "$BASE_URL/api/openapi.json" \
         --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
         --max-examples "$MAX_EXAMPLES" \
         --request-timeout 10 \
+        --request-retries 2 \
         --workers 1 \
         --no-color \
         "${seed[@]}" \
+        ${SCHEMATHESIS_ARGS:-} \
         "$@"
 }
 
