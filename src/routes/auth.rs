@@ -5,6 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use utoipa::ToSchema;
 
+use super::responses::{SessionErrors, Throttled, TooLarge, Unavailable, WriteErrors};
 use crate::{
     accounts::Role,
     auth::{AuthUser, csrf::declares_json},
@@ -90,12 +91,8 @@ pub struct MeResponse {
     responses(
         (status = 201, description = "Created", body = SignupResponse),
         (status = 400, description = "`validation_failed` (also for a `role` field), `invalid_json`, `invalid_body`", body = ErrorBody),
-        (status = 403, description = "`csrf_rejected`", body = ErrorBody),
         (status = 409, description = "`email_taken`", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
-        (status = 429, description = "`too_many_requests`", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds"))),
-        (status = 503, description = "`service_unavailable`", body = ErrorBody),
+        Unavailable, WriteErrors, TooLarge, Throttled,
     )
 )]
 pub async fn signup(
@@ -148,11 +145,7 @@ pub async fn signup(
         (status = 200, description = "Logged in; `Set-Cookie` carries both cookies (cookie delivery)", body = IssuedBody),
         (status = 400, description = "`validation_failed`, `invalid_json`, `invalid_body`, `token_body_disabled`", body = ErrorBody),
         (status = 401, description = "`invalid_credentials`, the same for unknown users and wrong passwords", body = ErrorBody),
-        (status = 403, description = "`csrf_rejected`", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
-        (status = 429, description = "`too_many_requests`", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds"))),
-        (status = 503, description = "`service_unavailable`", body = ErrorBody),
+        Unavailable, WriteErrors, TooLarge, Throttled,
     )
 )]
 pub async fn login(
@@ -208,10 +201,7 @@ pub async fn login(
         (status = 200, description = "Rotated; `Set-Cookie` carries both cookies (cookie delivery)", body = IssuedBody),
         (status = 400, description = "`invalid_json`, `invalid_body`, `token_body_disabled`", body = ErrorBody),
         (status = 401, description = "`refresh_token_missing`, `refresh_token_invalid`, `refresh_token_expired`, `refresh_token_reused` (session revoked); cookies cleared", body = ErrorBody),
-        (status = 403, description = "`csrf_rejected`", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`", body = ErrorBody),
+        Unavailable, WriteErrors, TooLarge,
     )
 )]
 pub async fn refresh(
@@ -232,8 +222,7 @@ pub async fn refresh(
     security((), ("accessCookie" = []), ("bearerAuth" = [])),
     responses(
         (status = 204, description = "Session ended (if there was one); both cookies cleared, `Clear-Site-Data: \"cookies\"`"),
-        (status = 403, description = "`csrf_rejected`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        WriteErrors,
     )
 )]
 pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -247,8 +236,7 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     security((), ("refreshCookie" = [])),
     responses(
         (status = 204, description = "Session ended (if there was one); both cookies cleared, `Clear-Site-Data: \"cookies\"`"),
-        (status = 403, description = "`csrf_rejected`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        WriteErrors,
     )
 )]
 pub async fn revoke(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -261,8 +249,7 @@ pub async fn revoke(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     security(("accessCookie" = []), ("bearerAuth" = [])),
     responses(
         (status = 200, description = "The caller", body = MeResponse),
-        (status = 401, description = "`token_missing`, `token_expired`, `token_invalid`, `token_revoked`", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`", body = ErrorBody),
+        SessionErrors,
     )
 )]
 pub async fn me(user: AuthUser) -> HttpResponse {

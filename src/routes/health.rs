@@ -2,11 +2,8 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{
-    db,
-    errors::{AppError, ErrorBody},
-    state::AppState,
-};
+use super::responses::Unavailable;
+use crate::{db, errors::AppError, state::AppState};
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -44,7 +41,7 @@ pub async fn health() -> HttpResponse {
     get, path = "/ready", tag = "health",
     responses(
         (status = 200, description = "The database answers", body = Ready),
-        (status = 503, description = "`service_unavailable`", body = ErrorBody),
+        Unavailable,
     )
 )]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {

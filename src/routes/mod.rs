@@ -7,6 +7,7 @@ pub mod auth;
 pub mod health;
 pub mod openapi;
 pub mod people;
+mod responses;
 
 use actix_web::{HttpResponse, Resource, Route, http::Method, web};
 

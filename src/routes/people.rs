@@ -6,6 +6,7 @@ use diesel::result::Error as DieselError;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::responses::{SessionErrors, TooLarge, WriteErrors};
 use crate::{
     auth::{AdminUser, AuthUser},
     db::{
@@ -114,8 +115,7 @@ fn person_not_found(err: DieselError) -> AppError {
     responses(
         (status = 200, description = "One page of people", body = Vec<PersonView>),
         (status = 400, description = "`validation_failed`, `invalid_query`", body = ErrorBody),
-        (status = 401, description = "`token_missing`, `token_expired`, `token_invalid`, `token_revoked`", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`", body = ErrorBody),
+        SessionErrors,
     )
 )]
 pub async fn list(
@@ -152,9 +152,8 @@ pub async fn list(
     responses(
         (status = 200, description = "The person", body = PersonView),
         (status = 400, description = "`invalid_id`", body = ErrorBody),
-        (status = 401, description = "`token_missing`, `token_expired`, `token_invalid`, `token_revoked`", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`", body = ErrorBody),
+        SessionErrors,
     )
 )]
 pub async fn get(
@@ -178,11 +177,7 @@ pub async fn get(
     responses(
         (status = 201, description = "Created", body = PersonView, headers(("Location" = String, description = "`/api/people/{id}`"))),
         (status = 400, description = "`validation_failed`, `invalid_json`, `invalid_body`", body = ErrorBody),
-        (status = 401, description = "`token_missing`, `token_expired`, `token_invalid`, `token_revoked`", body = ErrorBody),
-        (status = 403, description = "`csrf_rejected`", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`", body = ErrorBody),
+        SessionErrors, WriteErrors, TooLarge,
     )
 )]
 pub async fn create(
@@ -213,12 +208,8 @@ pub async fn create(
     responses(
         (status = 200, description = "The updated person", body = PersonView),
         (status = 400, description = "`invalid_id`, `validation_failed`, `invalid_json`, `invalid_body`", body = ErrorBody),
-        (status = 401, description = "`token_missing`, `token_expired`, `token_invalid`, `token_revoked`", body = ErrorBody),
-        (status = 403, description = "`csrf_rejected`", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`", body = ErrorBody),
+        SessionErrors, WriteErrors, TooLarge,
     )
 )]
 pub async fn update(
@@ -249,11 +240,11 @@ pub async fn update(
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "`invalid_id`", body = ErrorBody),
-        (status = 401, description = "`token_missing`, `token_expired`, `token_invalid`, `token_revoked`", body = ErrorBody),
         (status = 403, description = "`insufficient_role` (not an admin), `csrf_rejected`", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
+        // Its own 403 (two causes) instead of `WriteErrors`.
         (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
-        (status = 503, description = "`service_unavailable`", body = ErrorBody),
+        SessionErrors,
     )
 )]
 pub async fn delete(
