@@ -31,7 +31,14 @@ pub struct SignupRequest {
         pattern = r"^[A-Za-z0-9%+_-]+(\.[A-Za-z0-9%+_-]+)*@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"
     )]
     email: Option<String>,
-    #[schema(required, nullable = false, min_length = 8, max_length = 128)]
+    /// 8–128 characters, no control characters (`password_is_acceptable`).
+    #[schema(
+        required,
+        nullable = false,
+        min_length = 8,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F\u2028\u2029]*$"
+    )]
     password: Option<String>,
     /// Refused: every account signs up as `user`.
     #[schema(ignore)]
