@@ -104,9 +104,13 @@ REFRESH="$(cookie refreshToken)"
 [ -n "$ACCESS" ] && [ -n "$REFRESH" ] || { log "login set no session cookies"; exit 1; }
 
 run() {
-    # Retries are for network-level failures only (a reset keep-alive
-    # connection on a loaded machine), never for a response that fails a
-    # check; a gateway that really went away still fails the run.
+    # Retries are for network-level failures only, never for a response that
+    # fails a check. Why: a request the HTTP parser refuses (schemathesis
+    # sends header names such as `a;b`) gets a bare 400 with
+    # `Connection: close`, and a request the client races onto that closing
+    # connection is reset (reproduced: about 5% with Python's `requests`).
+    # A fresh connection answers; a gateway that really went away still
+    # fails the run.
     local seed=()
     [ -n "${SCHEMATHESIS_SEED:-}" ] && seed=(--seed "$SCHEMATHESIS_SEED")
     timeout 300 "$VENV/bin/schemathesis" run "$BASE_URL/api/openapi.json" \
