@@ -11,7 +11,8 @@
 # Knobs (env): SCHEMATHESIS_MAX_EXAMPLES (25), SCHEMATHESIS_SEED (random;
 # the run prints the one it used), SCHEMATHESIS_VENV (target/schemathesis-venv),
 # SCHEMATHESIS_SKIP_BUILD=1 (reuse target/debug/bff-gateway),
-# SCHEMATHESIS_ARGS (more options, e.g. `--report har`).
+# SCHEMATHESIS_ARGS (more options, e.g. `--report har --report-dir
+# /abs/dir`: relative paths land in the scratch directory, removed at exit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO_ROOT="$PWD"
@@ -113,7 +114,9 @@ run() {
     # fails the run.
     local seed=()
     [ -n "${SCHEMATHESIS_SEED:-}" ] && seed=(--seed "$SCHEMATHESIS_SEED")
-    timeout 300 "$VENV/bin/schemathesis" run "$BASE_URL/api/openapi.json" \
+    # From the scratch directory: schemathesis keeps a `.schemathesis/`
+    # cache in its working directory, which has no place in the repository.
+    (cd "$WORK" && timeout 300 "$VENV/bin/schemathesis" run "$BASE_URL/api/openapi.json" \
         --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
         --max-examples "$MAX_EXAMPLES" \
         --request-timeout 10 \
@@ -122,7 +125,7 @@ run() {
         --no-color \
         "${seed[@]}" \
         ${SCHEMATHESIS_ARGS:-} \
-        "$@"
+        "$@")
 }
 
 # Three passes, so that what ends the session runs after what needs it: a
