@@ -149,7 +149,7 @@ pub async fn signup(
     post, path = "/api/auth/login", tag = "auth",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Logged in; `Set-Cookie` carries both cookies (cookie delivery)", body = IssuedBody),
+        (status = 200, description = "Logged in", body = IssuedBody, headers(("Set-Cookie" = String, description = "Both session cookies (cookie delivery only)"))),
         (status = 400, description = "`validation_failed`, `invalid_json`, `invalid_body`, `token_body_disabled`", body = ErrorBody),
         (status = 401, description = "`invalid_credentials`, the same for unknown users and wrong passwords", body = ErrorBody),
         Unavailable, WriteErrors, TooLarge, Throttled,
@@ -205,7 +205,7 @@ pub async fn login(
     request_body(content = Option<RefreshRequest>, description = "Non-browser mode only; browsers send no body"),
     security((), ("refreshCookie" = [])),
     responses(
-        (status = 200, description = "Rotated; `Set-Cookie` carries both cookies (cookie delivery)", body = IssuedBody),
+        (status = 200, description = "Rotated", body = IssuedBody, headers(("Set-Cookie" = String, description = "Both session cookies, rotated (cookie delivery only)"))),
         (status = 400, description = "`invalid_json`, `invalid_body`, `token_body_disabled`", body = ErrorBody),
         (status = 401, description = "`refresh_token_missing`, `refresh_token_invalid`, `refresh_token_expired`, `refresh_token_reused` (session revoked); cookies cleared", body = ErrorBody),
         Unavailable, WriteErrors, TooLarge,
@@ -228,7 +228,7 @@ pub async fn refresh(
     post, path = "/api/auth/logout", tag = "auth",
     security((), ("accessCookie" = []), ("bearerAuth" = [])),
     responses(
-        (status = 204, description = "Session ended (if there was one); both cookies cleared, `Clear-Site-Data: \"cookies\"`"),
+        (status = 204, description = "Session ended (if there was one)", headers(("Set-Cookie" = String, description = "Both cookies cleared (`Max-Age=0`)"), ("Clear-Site-Data" = String, description = "`\"cookies\"`"))),
         WriteErrors,
     )
 )]
@@ -242,7 +242,7 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     post, path = "/api/auth/refresh/revoke", tag = "auth",
     security((), ("refreshCookie" = [])),
     responses(
-        (status = 204, description = "Session ended (if there was one); both cookies cleared, `Clear-Site-Data: \"cookies\"`"),
+        (status = 204, description = "Session ended (if there was one)", headers(("Set-Cookie" = String, description = "Both cookies cleared (`Max-Age=0`)"), ("Clear-Site-Data" = String, description = "`\"cookies\"`"))),
         WriteErrors,
     )
 )]
