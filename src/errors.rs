@@ -9,7 +9,7 @@ use actix_web::{
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: &'static str,
     pub message: &'static str,
@@ -126,12 +126,15 @@ pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[error("{0}")]
 pub struct Invariant(pub &'static str);
 
-#[derive(Serialize)]
+/// Every error response's body.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody<'a> {
     pub status_code: u16,
+    /// Machine-readable, e.g. `token_expired`, `validation_failed`.
     pub code: &'a str,
     pub message: &'a str,
+    /// The fields that failed validation; empty otherwise.
     pub errors: &'a [FieldError],
 }
 

@@ -5,7 +5,9 @@
 
 pub mod auth;
 pub mod health;
+pub mod openapi;
 pub mod people;
+mod responses;
 
 use actix_web::{HttpResponse, Resource, Route, http::Method, web};
 
@@ -15,55 +17,88 @@ pub const API_PREFIX: &str = "/api";
 /// The refresh route, below [`API_PREFIX`]. The refresh cookie's Path is
 /// derived from it ([`refresh_path`]), so the two cannot drift apart.
 const REFRESH_ROUTE: &str = "/auth/refresh";
+/// Logout by the refresh cookie: must lie under [`REFRESH_ROUTE`] (tested).
+const REVOKE_ROUTE: &str = "/auth/refresh/revoke";
 
 /// The full path the refresh cookie is scoped to.
 pub fn refresh_path() -> String {
     format!("{API_PREFIX}{REFRESH_ROUTE}")
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// A path and the methods it answers, each with its handler.
+type Entry = (&'static str, Vec<(Method, Route)>);
+
+/// The resources outside the `/api` scope.
+fn root_resources() -> Vec<Entry> {
     use Method as M;
-    cfg.service(resource("/health", [(M::GET, web::to(health::health))]))
-        .service(resource("/ready", [(M::GET, web::to(health::ready))]))
-        .service(
-            web::scope(API_PREFIX)
-                // Wraps the scope's routing, so a refused write reaches no
-                // handler at all.
-                .wrap(actix_web::middleware::from_fn(csrf::guard_unsafe_requests))
-                .service(resource("/auth/signup", [(M::POST, web::to(auth::signup))]))
-                .service(resource("/auth/login", [(M::POST, web::to(auth::login))]))
-                .service(resource(REFRESH_ROUTE, [(M::POST, web::to(auth::refresh))]))
-                // Under the refresh path, so the refresh cookie reaches it and a
-                // browser can revoke after its access cookie is gone.
-                .service(resource(
-                    &format!("{REFRESH_ROUTE}/revoke"),
-                    [(M::POST, web::to(auth::logout))],
-                ))
-                .service(resource("/auth/logout", [(M::POST, web::to(auth::logout))]))
-                .service(resource("/auth/me", [(M::GET, web::to(auth::me))]))
-                .service(resource(
-                    "/people",
-                    [
-                        (M::GET, web::to(people::list)),
-                        (M::POST, web::to(people::create)),
-                    ],
-                ))
-                .service(resource(
-                    "/people/{id}",
-                    [
-                        (M::GET, web::to(people::get)),
-                        (M::PUT, web::to(people::update)),
-                        // Admin only: `people::delete` takes an `AdminUser`.
-                        (M::DELETE, web::to(people::delete)),
-                    ],
-                ))
-                .default_service(web::to(route_not_found)),
-        );
+    vec![
+        ("/health", vec![(M::GET, web::to(health::health))]),
+        ("/ready", vec![(M::GET, web::to(health::ready))]),
+    ]
+}
+
+/// The resources of the `/api` scope, below [`API_PREFIX`].
+fn api_resources() -> Vec<Entry> {
+    use Method as M;
+    vec![
+        ("/auth/signup", vec![(M::POST, web::to(auth::signup))]),
+        ("/auth/login", vec![(M::POST, web::to(auth::login))]),
+        (REFRESH_ROUTE, vec![(M::POST, web::to(auth::refresh))]),
+        // Under the refresh path, so the refresh cookie reaches it and a
+        // browser can revoke after its access cookie is gone.
+        (REVOKE_ROUTE, vec![(M::POST, web::to(auth::revoke))]),
+        ("/auth/logout", vec![(M::POST, web::to(auth::logout))]),
+        ("/auth/me", vec![(M::GET, web::to(auth::me))]),
+        (
+            "/people",
+            vec![
+                (M::GET, web::to(people::list)),
+                (M::POST, web::to(people::create)),
+            ],
+        ),
+        (
+            "/people/{id}",
+            vec![
+                (M::GET, web::to(people::get)),
+                (M::PUT, web::to(people::update)),
+                // Admin only: `people::delete` takes an `AdminUser`.
+                (M::DELETE, web::to(people::delete)),
+            ],
+        ),
+        ("/openapi.json", vec![(M::GET, web::to(openapi::document))]),
+    ]
+}
+
+/// Every full path the gateway routes, with its methods: what the OpenAPI
+/// document must list (checked by `tests/api/openapi.rs`).
+pub fn table() -> Vec<(String, Vec<Method>)> {
+    let methods = |routes: Vec<(Method, Route)>| routes.into_iter().map(|(m, _)| m).collect();
+    let root = root_resources()
+        .into_iter()
+        .map(|(path, routes)| (path.to_owned(), methods(routes)));
+    let api = api_resources()
+        .into_iter()
+        .map(|(path, routes)| (format!("{API_PREFIX}{path}"), methods(routes)));
+    root.chain(api).collect()
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    for (path, routes) in root_resources() {
+        cfg.service(resource(path, routes));
+    }
+    let api = api_resources().into_iter().fold(
+        web::scope(API_PREFIX)
+            // Wraps the scope's routing, so a refused write reaches no
+            // handler at all.
+            .wrap(actix_web::middleware::from_fn(csrf::guard_unsafe_requests)),
+        |scope, (path, routes)| scope.service(resource(path, routes)),
+    );
+    cfg.service(api.default_service(web::to(route_not_found)));
 }
 
 /// A resource answering exactly `routes`; any other method gets 405 with an
 /// `Allow` header built from the same list, so the two cannot drift apart.
-fn resource<const N: usize>(path: &str, routes: [(Method, Route); N]) -> Resource {
+fn resource(path: &str, routes: Vec<(Method, Route)>) -> Resource {
     let allowed: Vec<Method> = routes.iter().map(|(method, _)| method.clone()).collect();
     let resource = routes
         .into_iter()
@@ -88,12 +123,17 @@ pub async fn route_not_found() -> Result<HttpResponse, AppError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_api_path, refresh_path};
+    use super::{REFRESH_ROUTE, REVOKE_ROUTE, is_api_path, refresh_path};
 
     #[test]
     fn the_refresh_cookie_path_lies_under_the_api_prefix() {
         assert_eq!(refresh_path(), "/api/auth/refresh");
         assert!(is_api_path(&refresh_path()));
+    }
+
+    #[test]
+    fn the_revoke_route_lies_under_the_refresh_cookie_path() {
+        assert_eq!(REVOKE_ROUTE.strip_prefix(REFRESH_ROUTE), Some("/revoke"));
     }
 
     #[test]

@@ -4,7 +4,9 @@ use actix_web::{HttpResponse, http::header, web};
 use chrono::Utc;
 use diesel::result::Error as DieselError;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
+use super::responses::{SessionErrors, TooLarge, WriteErrors};
 use crate::{
     auth::{AdminUser, AuthUser},
     db::{
@@ -12,7 +14,7 @@ use crate::{
         models::{Person, PersonFields},
         people,
     },
-    errors::{AppError, FieldError},
+    errors::{AppError, ErrorBody, FieldError},
     state::AppState,
     validation::name_error,
 };
@@ -21,7 +23,7 @@ pub const DEFAULT_PAGE_SIZE: i64 = 50;
 pub const MAX_PAGE_SIZE: i64 = 100;
 const MAX_PAGE: i64 = 1_000_000;
 
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PersonView {
     pub id: i32,
@@ -39,10 +41,15 @@ impl From<Person> for PersonView {
     }
 }
 
-#[derive(Deserialize)]
+/// Both names, 1–30 characters after trimming, no control characters.
+/// `Option`s so that a missing one is our own field error.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(examples(json!({"firstName": "Ada", "lastName": "Lovelace"})))]
 pub struct PersonRequest {
+    #[schema(required, nullable = false, min_length = 1, max_length = 30)]
     first_name: Option<String>,
+    #[schema(required, nullable = false, min_length = 1, max_length = 30)]
     last_name: Option<String>,
 }
 
@@ -70,9 +77,14 @@ impl PersonRequest {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// 1 to 1 000 000; default 1.
+    #[param(nullable = false, minimum = 1)]
     page: Option<i64>,
+    /// 1 to 100; default 50.
+    #[param(nullable = false, minimum = 1)]
     limit: Option<i64>,
 }
 
@@ -95,6 +107,17 @@ fn person_not_found(err: DieselError) -> AppError {
     }
 }
 
+/// People, ordered by id.
+#[utoipa::path(
+    get, path = "/api/people", tag = "people",
+    params(PageQuery),
+    security(("accessCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "One page of people", body = Vec<PersonView>),
+        (status = 400, description = "`validation_failed`, `invalid_query`", body = ErrorBody),
+        SessionErrors,
+    )
+)]
 pub async fn list(
     _user: AuthUser,
     state: web::Data<AppState>,
@@ -121,6 +144,18 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(views))
 }
 
+/// One person.
+#[utoipa::path(
+    get, path = "/api/people/{id}", tag = "people",
+    params(("id" = i64, Path, description = "A positive integer; anything else is 400 `invalid_id`")),
+    security(("accessCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The person", body = PersonView),
+        (status = 400, description = "`invalid_id`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        SessionErrors,
+    )
+)]
 pub async fn get(
     _user: AuthUser,
     state: web::Data<AppState>,
@@ -134,6 +169,17 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(PersonView::from(person)))
 }
 
+/// Creates a person.
+#[utoipa::path(
+    post, path = "/api/people", tag = "people",
+    request_body = PersonRequest,
+    security(("accessCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 201, description = "Created", body = PersonView, headers(("Location" = String, description = "`/api/people/{id}`"))),
+        (status = 400, description = "`validation_failed`, `invalid_json`, `invalid_body`", body = ErrorBody),
+        SessionErrors, WriteErrors, TooLarge,
+    )
+)]
 pub async fn create(
     _user: AuthUser,
     state: web::Data<AppState>,
@@ -153,6 +199,19 @@ pub async fn create(
         .json(PersonView::from(person)))
 }
 
+/// Replaces both names (a full update).
+#[utoipa::path(
+    put, path = "/api/people/{id}", tag = "people",
+    params(("id" = i64, Path, description = "A positive integer; anything else is 400 `invalid_id`")),
+    request_body = PersonRequest,
+    security(("accessCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The updated person", body = PersonView),
+        (status = 400, description = "`invalid_id`, `validation_failed`, `invalid_json`, `invalid_body`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        SessionErrors, WriteErrors, TooLarge,
+    )
+)]
 pub async fn update(
     _user: AuthUser,
     state: web::Data<AppState>,
@@ -173,6 +232,21 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(PersonView::from(person)))
 }
 
+/// Deletes a person; admin only.
+#[utoipa::path(
+    delete, path = "/api/people/{id}", tag = "people",
+    params(("id" = i64, Path, description = "A positive integer; anything else is 400 `invalid_id`")),
+    security(("accessCookie" = []), ("bearerAuth" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "`invalid_id`", body = ErrorBody),
+        (status = 403, description = "`insufficient_role` (not an admin), `csrf_rejected`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        // Its own 403 (two causes) instead of `WriteErrors`.
+        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        SessionErrors,
+    )
+)]
 pub async fn delete(
     admin: AdminUser,
     state: web::Data<AppState>,

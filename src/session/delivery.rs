@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{cookies::SessionCookies, token::RefreshToken};
 use crate::accounts::Role;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenDelivery {
     /// httpOnly cookies; the browser default. Tokens never reach the body.
@@ -22,8 +22,10 @@ pub enum TokenDelivery {
     Body,
 }
 
-/// The account as login, refresh and sign-up responses show it.
-#[derive(Debug, Serialize)]
+/// The account as login, refresh and sign-up responses show it. No other
+/// fields, which is what tells it from a [`TokenBody`] in the document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UserView {
     pub id: i32,
     pub email: String,
@@ -40,17 +42,30 @@ pub struct Issued<'a> {
     pub refresh_max_age: i64,
 }
 
-#[derive(Serialize)]
+/// Login and refresh in the non-browser mode: the tokens in the body, no
+/// cookies.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct TokenBody<'a> {
+pub struct TokenBody<'a> {
     id: i32,
     email: &'a str,
     role: Role,
+    /// Always `Bearer`.
     token_type: &'static str,
     access_token: &'a str,
+    /// Seconds until the access token expires.
     expires_in: u64,
     refresh_token: &'a str,
+    /// Seconds left of the session's absolute lifetime.
     refresh_expires_in: i64,
+}
+
+/// The success body of login and refresh, by delivery.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum IssuedBody<'a> {
+    Cookie(UserView),
+    Body(TokenBody<'a>),
 }
 
 /// The success response of login and refresh.
@@ -62,14 +77,14 @@ pub fn issued_response(
     let refresh = issued.refresh_token.expose();
     match delivery {
         TokenDelivery::Cookie => {
-            let mut response = HttpResponse::Ok().json(&issued.user);
+            let mut response = HttpResponse::Ok().json(IssuedBody::Cookie(issued.user));
             add_cookies(
                 &mut response,
                 cookies.issued(&issued.access_token, &refresh, issued.refresh_max_age),
             );
             response
         }
-        TokenDelivery::Body => HttpResponse::Ok().json(TokenBody {
+        TokenDelivery::Body => HttpResponse::Ok().json(IssuedBody::Body(TokenBody {
             id: issued.user.id,
             email: &issued.user.email,
             role: issued.user.role,
@@ -78,7 +93,7 @@ pub fn issued_response(
             expires_in: issued.access_expires_in,
             refresh_token: &refresh,
             refresh_expires_in: issued.refresh_max_age.max(0),
-        }),
+        })),
     }
 }
 

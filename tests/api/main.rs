@@ -25,6 +25,7 @@ mod input;
 mod login;
 mod logout;
 mod logs;
+mod openapi;
 mod people;
 mod pg_cluster;
 mod refresh;
@@ -49,6 +50,7 @@ fn main() -> std::process::ExitCode {
         login::tests,
         logout::tests,
         logs::tests,
+        openapi::tests,
         people::tests,
         refresh::tests,
         sessions::tests,
