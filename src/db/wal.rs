@@ -16,7 +16,7 @@ use std::{
 use diesel::{Connection, SqliteConnection, connection::SimpleConnection};
 
 /// How often the WAL is checkpointed.
-pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The checkpointer gives way to writers: a `TRUNCATE` checkpoint holds the
 /// write lock while it waits for readers, so it waits only this long; when

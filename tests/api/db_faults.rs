@@ -28,10 +28,27 @@ const BOUND: Duration = Duration::from_millis(3000);
 /// The test's own patience: old code hangs for as long as the database does.
 const CLIENT_PATIENCE: Duration = Duration::from_secs(8);
 
-async fn app_on(cluster: &PrivateCluster, extra: &[(&str, &str)]) -> TestApp {
+/// A private cluster and the app on it, with ada logged in.
+async fn ada_on_a_private_cluster(extra: &[(&str, &str)]) -> (PrivateCluster, TestApp) {
+    let cluster = PrivateCluster::start();
     let mut overrides = FAULT_SETTINGS.to_vec();
     overrides.extend_from_slice(extra);
-    spawn_app_on(&cluster.url(), &overrides).await
+    let app = spawn_app_on(&cluster.url(), &overrides).await;
+    app.logged_in_user("ada@example.com").await;
+    assert_eq!(app.get("/api/auth/me").await.status(), 200);
+    (cluster, app)
+}
+
+/// Polls `path` until it answers 200: the service recovers by itself.
+async fn until_ok(app: &TestApp, path: &str) {
+    let start = Instant::now();
+    while app.get(path).await.status() != 200 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{path} did not recover"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A request as the browser would send it (jar cookies), timed, within the
@@ -60,10 +77,7 @@ async fn assert_unavailable(response: Response) {
 }
 
 async fn a_refused_database_gets_fast_503s_and_ready_answers_within_a_second() {
-    let mut cluster = PrivateCluster::start();
-    let app = app_on(&cluster, &[]).await;
-    app.logged_in_user("ada@example.com").await;
-    assert_eq!(app.get("/api/auth/me").await.status(), 200);
+    let (mut cluster, app) = ada_on_a_private_cluster(&[]).await;
 
     cluster.stop_service();
     let mut latencies = Vec::new();
@@ -94,19 +108,12 @@ async fn a_refused_database_gets_fast_503s_and_ready_answers_within_a_second() {
     );
 
     cluster.resume_service();
-    let start = Instant::now();
-    while app.get("/ready").await.status() != 200 {
-        assert!(start.elapsed() < Duration::from_secs(10), "no recovery");
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_ok(&app, "/ready").await;
     assert_eq!(app.get("/api/auth/me").await.status(), 200);
 }
 
 async fn a_hung_database_gets_bounded_503s_and_recovers_after_sigcont() {
-    let mut cluster = PrivateCluster::start();
-    let app = app_on(&cluster, &[]).await;
-    app.logged_in_user("ada@example.com").await;
-    assert_eq!(app.get("/api/auth/me").await.status(), 200);
+    let (mut cluster, app) = ada_on_a_private_cluster(&[]).await;
 
     cluster.freeze();
     // More requests at once than the pool has connections (4). A read of
@@ -134,18 +141,12 @@ async fn a_hung_database_gets_bounded_503s_and_recovers_after_sigcont() {
     );
 
     cluster.thaw();
-    let start = Instant::now();
-    while app.get("/api/people").await.status() != 200 {
-        assert!(start.elapsed() < Duration::from_secs(10), "no recovery");
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_ok(&app, "/api/people").await;
     assert_eq!(app.get("/ready").await.status(), 200);
 }
 
 async fn logout_during_an_outage_keeps_the_cookies_and_reports_the_failure() {
-    let mut cluster = PrivateCluster::start();
-    let app = app_on(&cluster, &[]).await;
-    app.logged_in_user("ada@example.com").await;
+    let (mut cluster, app) = ada_on_a_private_cluster(&[]).await;
     let refresh = app.jar_value("refreshToken").expect("refresh cookie");
 
     cluster.stop_service();
@@ -156,15 +157,8 @@ async fn logout_during_an_outage_keeps_the_cookies_and_reports_the_failure() {
 
     // The client still holds its cookies and retries once the database is back.
     cluster.resume_service();
-    cluster.wait_until_answering(Duration::from_secs(10));
-    let start = Instant::now();
-    let retried = loop {
-        let response = app.post_empty("/api/auth/refresh/revoke").await;
-        if response.status() != 503 || start.elapsed() > Duration::from_secs(10) {
-            break response;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    };
+    until_ok(&app, "/ready").await;
+    let retried = app.post_empty("/api/auth/refresh/revoke").await;
     assert_eq!(retried.status(), 204);
     assert!(retried.headers().get("clear-site-data").is_some());
     assert_error(
@@ -179,9 +173,7 @@ async fn logout_during_an_outage_keeps_the_cookies_and_reports_the_failure() {
 /// that rotation must not land later with its old timestamp, or the
 /// client's retry with the same token looks like a replay.
 async fn a_refresh_retried_after_a_hang_longer_than_the_reuse_window_is_not_a_replay() {
-    let mut cluster = PrivateCluster::start();
-    let app = app_on(&cluster, &[("REFRESH_REUSE_WINDOW", "1s")]).await;
-    app.logged_in_user("ada@example.com").await;
+    let (mut cluster, app) = ada_on_a_private_cluster(&[("REFRESH_REUSE_WINDOW", "1s")]).await;
     let token = app.jar_value("refreshToken").expect("refresh cookie");
 
     cluster.freeze();

@@ -179,6 +179,11 @@ impl PrivateCluster {
     /// Stops the server: connections are refused until [`resume_service`].
     pub fn stop_service(&mut self) {
         self.thaw();
+        run(self.pg_ctl_stop(), "pg_ctl stop");
+        self.postmaster = None;
+    }
+
+    fn pg_ctl_stop(&self) -> Command {
         let mut pg_ctl = pg_tool("pg_ctl");
         pg_ctl.arg("-D").arg(self.root.join("data")).args([
             "-w",
@@ -188,8 +193,7 @@ impl PrivateCluster {
             "immediate",
             "stop",
         ]);
-        run(pg_ctl, "pg_ctl stop");
-        self.postmaster = None;
+        pg_ctl
     }
 
     /// SIGSTOP the postmaster and every backend: the server accepts TCP
@@ -264,16 +268,7 @@ impl Drop for PrivateCluster {
     fn drop(&mut self) {
         self.thaw();
         if self.postmaster.is_some() {
-            let mut pg_ctl = pg_tool("pg_ctl");
-            pg_ctl.arg("-D").arg(self.root.join("data")).args([
-                "-w",
-                "-t",
-                "30",
-                "-m",
-                "immediate",
-                "stop",
-            ]);
-            let _ = pg_ctl.output();
+            let _ = self.pg_ctl_stop().output();
         }
         let _ = std::fs::remove_dir_all(&self.root);
     }

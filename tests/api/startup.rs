@@ -46,6 +46,22 @@ fn fresh_server(dir: &Path) -> RunningServer {
     RunningServer::start(command)
 }
 
+async fn sign_up_ada(client: &reqwest::Client, server: &RunningServer) {
+    let signup = client
+        .post(server.url("/api/auth/signup"))
+        .json(&json!({ "email": "ada@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .expect("signup");
+    assert_eq!(signup.status(), 201);
+}
+
+fn log_in_ada(client: &reqwest::Client, server: &RunningServer) -> reqwest::RequestBuilder {
+    client
+        .post(server.url("/api/auth/login"))
+        .json(&json!({ "username": "ada@example.com", "password": PASSWORD }))
+}
+
 async fn a_fresh_start_serves_on_sqlite_and_sessions_survive_a_restart() {
     let dir = ScratchDir::new();
     let server = fresh_server(dir.path());
@@ -54,19 +70,8 @@ async fn a_fresh_start_serves_on_sqlite_and_sessions_survive_a_restart() {
     let page = client.get(server.url("/")).send().await.expect("page");
     assert_eq!(page.status(), 200);
     assert!(page.text().await.expect("html").contains("<html"));
-    let signup = client
-        .post(server.url("/api/auth/signup"))
-        .json(&json!({ "email": "ada@example.com", "password": PASSWORD }))
-        .send()
-        .await
-        .expect("signup");
-    assert_eq!(signup.status(), 201);
-    let login = client
-        .post(server.url("/api/auth/login"))
-        .json(&json!({ "username": "ada@example.com", "password": PASSWORD }))
-        .send()
-        .await
-        .expect("login");
+    sign_up_ada(&client, &server).await;
+    let login = log_in_ada(&client, &server).send().await.expect("login");
     assert_eq!(login.status(), 200);
     let access = find_cookie(&set_cookies(&login), "accessToken").value;
     let log = server.stop();
@@ -168,17 +173,8 @@ async fn sigterm_and_sigint_drain_an_in_flight_login_and_exit_cleanly() {
             .env("BCRYPT_COST", "10")
             .env("SHUTDOWN_TIMEOUT", "20s");
         let mut server = RunningServer::start(command);
-        let signup = client
-            .post(server.url("/api/auth/signup"))
-            .json(&json!({ "email": "ada@example.com", "password": PASSWORD }))
-            .send()
-            .await
-            .expect("signup");
-        assert_eq!(signup.status(), 201);
-        let login = client
-            .post(server.url("/api/auth/login"))
-            .json(&json!({ "username": "ada@example.com", "password": PASSWORD }))
-            .send();
+        sign_up_ada(&client, &server).await;
+        let login = log_in_ada(&client, &server).send();
         let login = actix_web::rt::spawn(async move { (login.await, Instant::now()) });
         actix_web::rt::time::sleep(Duration::from_millis(150)).await;
         let signalled = Instant::now();
