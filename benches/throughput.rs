@@ -11,15 +11,20 @@
 //! JWT + one primary-key SELECT through `db::run` on the same kind of pool.
 //! The gateway is the real release binary in its own process (its RSS is
 //! reported), at the default log level with the log going to /dev/null,
-//! plus a `RUST_LOG=warn` instance for comparison. Each row runs
-//! `wrk -t2 -c<connections> -d<seconds>s --latency` after a one-second
-//! warm-up; `POST /api/auth/refresh` uses this benchmark's own load
+//! plus a `RUST_LOG=warn` instance for comparison. Rows come in groups, each
+//! led by its baseline; after a one-second warm-up the members of a group
+//! take turns for THROUGHPUT_ROUNDS rounds of
+//! `wrk -t2 -c<connections> -d<seconds>s --latency`, so a change in the
+//! machine's load hits a baseline and its gateway rows alike; every figure
+//! is the median over the rounds, each ratio the median of the per-round
+//! ratios. `POST /api/auth/refresh` uses this benchmark's own load
 //! generator instead, since every connection must chain its own session's
 //! refresh cookie (wrk cannot tell connections apart). Prints a Markdown
-//! table with each gateway row as a percentage of its baseline, and the
-//! targets.
+//! table with each gateway row as a percentage of its baseline, the RSS
+//! after 256 connections, and whether each target is met.
 //!
-//! Knobs: THROUGHPUT_SECONDS (10), THROUGHPUT_CONNECTIONS (64),
+//! Knobs: THROUGHPUT_SECONDS (3 per round), THROUGHPUT_ROUNDS (3),
+//! THROUGHPUT_CONNECTIONS (64),
 //! TEST_DATABASE_SERVER (postgres://postgres@127.0.0.1:5432).
 //! Only 127.0.0.1 is contacted; every run is bounded in time.
 
@@ -45,9 +50,12 @@ use support::{BenchDatabase, env_or, percentile};
 const SECRET: &str = "throughput-benchmark-secret-0123456789abcdef";
 
 fn main() {
-    let seconds: u64 = env_or("THROUGHPUT_SECONDS", "10")
+    let seconds: u64 = env_or("THROUGHPUT_SECONDS", "3")
         .parse()
         .expect("THROUGHPUT_SECONDS");
+    let rounds: usize = env_or("THROUGHPUT_ROUNDS", "3")
+        .parse()
+        .expect("THROUGHPUT_ROUNDS");
     let connections: usize = env_or("THROUGHPUT_CONNECTIONS", "64")
         .parse()
         .expect("THROUGHPUT_CONNECTIONS");
@@ -55,6 +63,7 @@ fn main() {
         eprintln!("wrk is not installed: apt-get install -y wrk");
         std::process::exit(2);
     }
+    let load_before = load_average();
     let database = BenchDatabase::create("postgres");
     let vars = vec![
         ("APP_ENV", "test".to_owned()),
@@ -76,77 +85,91 @@ fn main() {
         .expect("runtime");
 
     let info = Gateway::start(&vars, "info");
+    let warn = Gateway::start(&vars, "warn");
     let fixtures = runtime.block_on(fixtures(&info.base, connections));
     let baseline = start_baseline(&settings);
     let cookie = format!("accessToken={}", fixtures.access);
-    let wrk = |url: String, cookie: &str| Wrk::run(&url, cookie, connections, seconds);
+    let wrk = |url: String, cookie: &str| -> Load<'_> {
+        let cookie = cookie.to_owned();
+        Box::new(move |seconds| Wrk::run(&url, &cookie, connections, seconds))
+    };
+    let mut tokens = fixtures.refresh_tokens;
+    let refresh_url = info.base.clone();
+    let refresh: Load<'_> = Box::new(|seconds| {
+        let (measured, next) = runtime.block_on(refreshes(
+            &refresh_url,
+            std::mem::take(&mut tokens),
+            Duration::from_secs(seconds),
+        ));
+        tokens = next;
+        measured
+    });
 
+    // Each group: its baseline first; members take turns, round by round,
+    // so a change in the machine's load hits baseline and gateway alike.
+    let groups: Vec<Vec<Member<'_>>> = vec![
+        vec![
+            Member::new("baseline: bare JSON", wrk(format!("{baseline}/bare"), "")),
+            Member::new(
+                "gateway `GET /health`",
+                wrk(format!("{}/health", info.base), ""),
+            ),
+            Member::new(
+                "gateway `GET /health`, RUST_LOG=warn",
+                wrk(format!("{}/health", warn.base), ""),
+            ),
+        ],
+        vec![
+            Member::new(
+                "baseline: JWT verify from a cookie",
+                wrk(format!("{baseline}/jwt"), &cookie),
+            ),
+            Member::new(
+                "gateway `GET /api/auth/me`",
+                wrk(format!("{}/api/auth/me", info.base), &cookie),
+            )
+            .target(0.70),
+            Member::new(
+                "gateway `GET /api/auth/me`, RUST_LOG=warn",
+                wrk(format!("{}/api/auth/me", warn.base), &cookie),
+            ),
+        ],
+        vec![
+            Member::new(
+                "baseline: JWT + one primary-key SELECT",
+                wrk(format!("{baseline}/jwt-select"), &cookie),
+            ),
+            Member::new(
+                "gateway `GET /api/people/{id}`",
+                wrk(
+                    format!("{}/api/people/{}", info.base, fixtures.person),
+                    &cookie,
+                ),
+            )
+            .target(0.80),
+            Member::new(
+                "gateway `GET /api/people?limit=10`",
+                wrk(format!("{}/api/people?limit=10", info.base), &cookie),
+            ),
+            Member::new(
+                "gateway `POST /api/auth/refresh` (each connection chains its session)",
+                refresh,
+            ),
+        ],
+    ];
     let mut rows = Vec::new();
-    let bare = wrk(format!("{baseline}/bare"), "");
-    rows.push(Row::baseline("baseline: bare JSON", &bare));
-    rows.push(Row::gateway(
-        "gateway `GET /health`",
-        &wrk(format!("{}/health", info.base), ""),
-        &bare,
-    ));
-    let jwt = wrk(format!("{baseline}/jwt"), &cookie);
-    rows.push(Row::baseline("baseline: JWT verify from a cookie", &jwt));
-    let me = wrk(format!("{}/api/auth/me", info.base), &cookie);
-    rows.push(Row::gateway("gateway `GET /api/auth/me`", &me, &jwt).target(0.70));
-    let select = wrk(format!("{baseline}/jwt-select"), &cookie);
-    rows.push(Row::baseline(
-        "baseline: JWT + one primary-key SELECT",
-        &select,
-    ));
-    let person = wrk(
-        format!("{}/api/people/{}", info.base, fixtures.person),
-        &cookie,
-    );
-    rows.push(Row::gateway("gateway `GET /api/people/{id}`", &person, &select).target(0.80));
-    rows.push(Row::gateway(
-        "gateway `GET /api/people?limit=10`",
-        &wrk(format!("{}/api/people?limit=10", info.base), &cookie),
-        &select,
-    ));
-    let refresh = runtime.block_on(refreshes(
-        &info.base,
-        fixtures.refresh_tokens,
-        Duration::from_secs(seconds),
-    ));
-    rows.push(Row::gateway(
-        "gateway `POST /api/auth/refresh` (chained per connection)",
-        &refresh,
-        &select,
-    ));
+    for group in groups {
+        rows.extend(run_group(group, rounds, seconds));
+    }
 
-    // Memory after many connections, before anything else runs there.
-    Wrk::run(
-        &format!("{}/api/auth/me", info.base),
-        &cookie,
-        256,
-        seconds.min(5),
-    );
+    // Memory after many connections.
+    Wrk::run(&format!("{}/api/auth/me", info.base), &cookie, 256, 5);
     let (rss, peak) = info.memory();
 
-    let warn = Gateway::start(&vars, "warn");
-    let health_warn = wrk(format!("{}/health", warn.base), "");
-    let me_warn = wrk(format!("{}/api/auth/me", warn.base), &cookie);
-    rows.push(Row::gateway(
-        "gateway `GET /health`, RUST_LOG=warn",
-        &health_warn,
-        &bare,
-    ));
-    rows.push(Row::gateway(
-        "gateway `GET /api/auth/me`, RUST_LOG=warn",
-        &me_warn,
-        &jwt,
-    ));
-
     println!(
-        "\n{} connections, {seconds}s per row, {} cores, PostgreSQL at {}\n",
-        connections,
+        "\n{connections} connections, {rounds} rounds of {seconds} s per row (after a 1 s warm-up), {} cores, load average before / after: {load_before} / {}\n",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        env_or("TEST_DATABASE_SERVER", "127.0.0.1:5432")
+        load_average(),
     );
     println!("| endpoint | rps | p50 | p99 | % of baseline | target |");
     println!("|---|---|---|---|---|---|");
@@ -155,20 +178,97 @@ fn main() {
     }
     let rss_mb = rss as f64 / 1024.0;
     println!(
-        "\ngateway RSS after {} s of 256 connections: {rss_mb:.1} MB (peak {:.1} MB); target < 40 MB: {}",
-        seconds.min(5),
+        "\ngateway RSS after 5 s of 256 connections: {rss_mb:.1} MB (peak {:.1} MB); target < 40 MB: {}",
         peak as f64 / 1024.0,
         verdict(rss_mb < 40.0)
     );
-    for (label, m) in [("/api/auth/me", &me), ("/api/people/{id}", &person)] {
+    for row in rows.iter().filter(|r| r.target.is_some()) {
         println!(
-            "p99 of {label}: {:.2} ms; target <= 20 ms: {}",
-            ms(m.p99),
-            verdict(m.p99 <= Duration::from_millis(20))
+            "p99 of {}: {:.2} ms; target <= 20 ms: {}",
+            row.label,
+            ms(row.p99),
+            verdict(row.p99 <= Duration::from_millis(20))
         );
     }
     drop(warn);
     drop(info);
+}
+
+/// Runs `seconds` of load and reports it.
+type Load<'a> = Box<dyn FnMut(u64) -> Measured + 'a>;
+
+struct Member<'a> {
+    label: &'static str,
+    load: Load<'a>,
+    target: Option<f64>,
+}
+
+impl<'a> Member<'a> {
+    fn new(label: &'static str, load: Load<'a>) -> Self {
+        Member {
+            label,
+            load,
+            target: None,
+        }
+    }
+
+    /// The share of the group's baseline this row must reach.
+    fn target(self, fraction: f64) -> Self {
+        Member {
+            target: Some(fraction),
+            ..self
+        }
+    }
+}
+
+/// A warm-up, then `rounds` turns of `seconds` each; every figure is the
+/// median over the rounds, and a ratio the median of the per-round ratios.
+fn run_group(mut group: Vec<Member<'_>>, rounds: usize, seconds: u64) -> Vec<Row> {
+    for member in &mut group {
+        (member.load)(1);
+    }
+    let mut runs: Vec<Vec<Measured>> = group.iter().map(|_| Vec::new()).collect();
+    for _ in 0..rounds.max(1) {
+        for (member, runs) in group.iter_mut().zip(&mut runs) {
+            runs.push((member.load)(seconds));
+        }
+    }
+    let baseline_rps: Vec<f64> = runs[0].iter().map(|m| m.rps).collect();
+    group
+        .iter()
+        .zip(&runs)
+        .enumerate()
+        .map(|(i, (member, runs))| {
+            let ratios: Vec<f64> = runs
+                .iter()
+                .zip(&baseline_rps)
+                .map(|(m, base)| m.rps / base)
+                .collect();
+            Row {
+                label: member.label,
+                rps: median(runs.iter().map(|m| m.rps).collect()),
+                p50: Duration::from_secs_f64(median(
+                    runs.iter().map(|m| m.p50.as_secs_f64()).collect(),
+                )),
+                p99: Duration::from_secs_f64(median(
+                    runs.iter().map(|m| m.p99.as_secs_f64()).collect(),
+                )),
+                ratio: (i > 0).then(|| median(ratios)),
+                target: member.target,
+            }
+        })
+        .collect()
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 fn verdict(met: bool) -> &'static str {
@@ -188,38 +288,16 @@ struct Measured {
 
 struct Row {
     label: &'static str,
-    measured: (f64, Duration, Duration),
-    /// Fraction of the baseline's rps, for gateway rows.
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+    /// Share of the group's baseline rps, for gateway rows.
     ratio: Option<f64>,
     target: Option<f64>,
 }
 
 impl Row {
-    fn baseline(label: &'static str, m: &Measured) -> Row {
-        Row {
-            label,
-            measured: (m.rps, m.p50, m.p99),
-            ratio: None,
-            target: None,
-        }
-    }
-
-    fn gateway(label: &'static str, m: &Measured, baseline: &Measured) -> Row {
-        Row {
-            ratio: Some(m.rps / baseline.rps),
-            ..Row::baseline(label, m)
-        }
-    }
-
-    fn target(self, fraction: f64) -> Row {
-        Row {
-            target: Some(fraction),
-            ..self
-        }
-    }
-
     fn print(&self) {
-        let (rps, p50, p99) = self.measured;
         let ratio = self
             .ratio
             .map_or(String::new(), |r| format!("{:.0}%", r * 100.0));
@@ -230,9 +308,9 @@ impl Row {
         println!(
             "| {} | {:.0} | {:.2} ms | {:.2} ms | {ratio} | {target} |",
             self.label,
-            rps,
-            ms(p50),
-            ms(p99)
+            self.rps,
+            ms(self.p50),
+            ms(self.p99)
         );
     }
 }
@@ -259,7 +337,6 @@ impl Wrk {
             assert!(out.status.success(), "wrk failed for {url}");
             String::from_utf8_lossy(&out.stdout).into_owned()
         };
-        invoke(1);
         let report = invoke(seconds);
         assert!(
             !report.contains("Non-2xx"),
@@ -431,7 +508,7 @@ async fn fixtures(base: &str, connections: usize) -> Fixtures {
 
 /// One task and connection per session, each refreshing with the token
 /// its previous refresh returned, for `length`.
-async fn refreshes(base: &str, tokens: Vec<String>, length: Duration) -> Measured {
+async fn refreshes(base: &str, tokens: Vec<String>, length: Duration) -> (Measured, Vec<String>) {
     let url = Arc::new(format!("{base}/api/auth/refresh"));
     let start = Instant::now();
     let deadline = start + length;
@@ -452,21 +529,24 @@ async fn refreshes(base: &str, tokens: Vec<String>, length: Duration) -> Measure
                 token = cookie_value(&response, "refreshToken");
                 samples.push(sent.elapsed());
             }
-            samples
+            (samples, token)
         })
     });
-    let mut all: Vec<Duration> = futures::future::join_all(tasks)
-        .await
-        .into_iter()
-        .flat_map(|r| r.expect("refresh task"))
-        .collect();
+    let mut all = Vec::new();
+    let mut tokens = Vec::new();
+    for result in futures::future::join_all(tasks).await {
+        let (samples, token) = result.expect("refresh task");
+        all.extend(samples);
+        tokens.push(token);
+    }
     let elapsed = start.elapsed();
     all.sort();
-    Measured {
+    let measured = Measured {
         rps: all.len() as f64 / elapsed.as_secs_f64(),
         p50: percentile(&all, 0.5),
         p99: percentile(&all, 0.99),
-    }
+    };
+    (measured, tokens)
 }
 
 struct Baseline {
