@@ -7,6 +7,8 @@ mod cookies;
 mod cors;
 mod database;
 mod environment;
+mod logging;
+mod metrics;
 mod passwords;
 mod secret;
 mod server;
@@ -19,6 +21,8 @@ pub use cookies::CookieSettings;
 pub use cors::CorsSettings;
 pub use database::{DEFAULT_SQLITE_PATH, DatabaseSettings, DatabaseTarget, DatabaseUrl};
 pub use environment::Environment;
+pub use logging::{LogFormat, LoggingSettings};
+pub use metrics::MetricsSettings;
 pub use passwords::{DEV_PASSWORD_PEPPER, PasswordSettings};
 pub use secret::Secret;
 pub use server::ServerSettings;
@@ -72,6 +76,8 @@ pub struct Settings {
     pub cors: CorsSettings,
     pub throttle: ThrottleSettings,
     pub static_files: StaticSettings,
+    pub logging: LoggingSettings,
+    pub metrics: MetricsSettings,
 }
 
 /// Loads `.env` and then `config/<APP_ENV>.env` into the process environment.
@@ -109,9 +115,11 @@ impl Settings {
     pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars::new(&lookup);
         let environment = Environment::from_vars(&vars)?;
+        let server = ServerSettings::from_vars(&vars)?;
         Ok(Settings {
             environment,
-            server: ServerSettings::from_vars(&vars)?,
+            metrics: MetricsSettings::from_vars(&vars, &server)?,
+            server,
             database: DatabaseSettings::from_vars(&vars, environment)?,
             session: SessionSettings::from_vars(&vars, environment)?,
             passwords: PasswordSettings::from_vars(&vars, environment)?,
@@ -119,6 +127,7 @@ impl Settings {
             cors: CorsSettings::from_vars(&vars)?,
             throttle: ThrottleSettings::from_vars(&vars)?,
             static_files: StaticSettings::from_vars(&vars),
+            logging: LoggingSettings::from_vars(&vars)?,
         })
     }
 }

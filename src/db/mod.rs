@@ -19,6 +19,7 @@ use crate::{
     blocking,
     config::{DatabaseSettings, DatabaseTarget},
     errors::AppError,
+    metrics,
 };
 
 /// One connection type over both backends: handlers and repositories are
@@ -155,6 +156,7 @@ pub fn connect_and_migrate(settings: &DatabaseSettings) -> Result<DbPool, DbSetu
         .max_size(settings.pool_size)
         .min_idle(Some(settings.min_idle.min(settings.pool_size)))
         .connection_timeout(settings.connect_timeout)
+        .event_handler(Box::new(metrics::PoolEvents))
         .build(DbManager {
             target: settings.target.clone(),
         })
@@ -195,7 +197,7 @@ where
     let pool = pool.clone();
     blocking::run(move || {
         let mut conn = pool.get()?;
-        f(&mut conn)
+        f(&mut conn).inspect_err(metrics::db_error)
     })
     .await
 }

@@ -35,6 +35,8 @@ use crate::{
     config::{CookieSettings, SessionSettings},
     db::{self, DbConnection, DbPool, models::User},
     errors::{AppError, AuthFailure, Invariant},
+    metrics::{self, Revocation},
+    request_context,
 };
 
 /// The caller of an authenticated request, as the database has it now.
@@ -134,6 +136,7 @@ impl Sessions {
             )?)
         })
         .await?;
+        request_context::set_user_id(user_id);
         log::info!("login: user_id={user_id}");
         self.issue(&user, &refresh, (expires_at - now).num_seconds(), delivery)
     }
@@ -154,6 +157,7 @@ impl Sessions {
             Err(err) => Err(err),
         };
         result.unwrap_or_else(|err| {
+            metrics::refresh_failed(&err);
             let mut response = err.error_response();
             if matches!(err, AppError::Unauthenticated(_)) {
                 delivery::clear_cookies(&mut response, &self.cookies);
@@ -187,10 +191,14 @@ impl Sessions {
         .await?;
         let user = match outcome {
             Outcome::Rotated(user) => {
+                metrics::refreshed(false);
+                request_context::set_user_id(user.id);
                 log::info!("refresh: user_id={}", user.id);
                 user
             }
             Outcome::Retried(user) => {
+                metrics::refreshed(true);
+                request_context::set_user_id(user.id);
                 log::info!(
                     "refresh retried within the reuse window: user_id={}",
                     user.id
@@ -206,6 +214,7 @@ impl Sessions {
                 return Err(AppError::Unauthenticated(AuthFailure::RefreshTokenExpired));
             }
             Outcome::Reused(user_id) => {
+                metrics::session_revoked(Revocation::Reuse);
                 log::warn!(
                     "refresh token reuse detected: user_id={user_id}; session revoked and access tokens invalidated"
                 );
@@ -228,6 +237,7 @@ impl Sessions {
     /// (identified by the refresh cookie, which only reaches that path).
     /// Always answers with both cookies cleared, so it is idempotent.
     pub async fn end(&self, req: &HttpRequest) -> HttpResponse {
+        metrics::logout();
         let family = self
             .cookies
             .refresh_token(req)
@@ -264,6 +274,8 @@ impl Sessions {
             match ended {
                 Ok(ended) => {
                     if let Some(id) = ended {
+                        metrics::session_revoked(Revocation::Logout);
+                        request_context::set_user_id(id);
                         log::info!("logout: user_id={id}");
                     }
                     HttpResponse::NoContent().finish()
@@ -300,6 +312,7 @@ impl Sessions {
             Some(current) if current.session_version == claims.sv => current,
             _ => return Err(AppError::Unauthenticated(AuthFailure::TokenRevoked)),
         };
+        request_context::set_user_id(id);
         Ok(SessionUser {
             id,
             email: current.email,

@@ -504,7 +504,8 @@ pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
 /// The headers every response carries, whatever its status or origin in the
 /// stack: no framing, sniffing, referrer or server banner; the API CSP (the
-/// demo page keeps its own); and no caching of anything under /api.
+/// demo page keeps its own); no caching of anything under /api; and the
+/// request's id.
 pub fn assert_security_headers(response: &Response) {
     let what = format!("{} {}", response.status(), response.url().path());
     let headers = response.headers();
@@ -525,4 +526,5 @@ pub fn assert_security_headers(response: &Response) {
         assert_eq!(get("cache-control"), Some("no-store"), "{what}");
     }
     assert_eq!(get("server"), None, "{what}");
+    assert!(get("x-request-id").is_some_and(|id| !id.is_empty()), "{what}");
 }

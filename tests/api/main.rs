@@ -23,8 +23,10 @@ mod input;
 mod login;
 mod logout;
 mod logs;
+mod metrics;
 mod people;
 mod refresh;
+mod request_id;
 mod sessions;
 mod signup;
 mod startup;
@@ -43,8 +45,10 @@ fn main() -> std::process::ExitCode {
         login::tests,
         logout::tests,
         logs::tests,
+        metrics::tests,
         people::tests,
         refresh::tests,
+        request_id::tests,
         sessions::tests,
         signup::tests,
         startup::tests,
