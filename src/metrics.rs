@@ -53,7 +53,9 @@ const LOG_LINES_DROPPED: &str = "log_lines_dropped_total";
 
 const LOGIN_OUTCOMES: &[&str] = &["success", "invalid", "throttled", "error"];
 const SIGNUP_OUTCOMES: &[&str] = &["success", "invalid", "taken", "throttled", "error"];
-const REFRESH_OUTCOMES: &[&str] = &["rotated", "retried", "reused", "expired", "invalid", "error"];
+const REFRESH_OUTCOMES: &[&str] = &[
+    "rotated", "retried", "reused", "expired", "invalid", "error",
+];
 const CSRF_REASONS: &[&str] = &[
     "cross_site",
     "opaque_origin",

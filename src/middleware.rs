@@ -129,10 +129,7 @@ pub async fn request_context(
     };
     // Before routing (the request moves on), from the route table; only
     // metrics and JSON lines use it.
-    let route = (metrics::enabled() || telemetry::wants_route()).then(|| {
-        req.match_pattern()
-            .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned())
-    });
+    let route = (metrics::enabled() || telemetry::wants_route()).then(|| route_label(&req));
     let result = request_context::scope(context.clone(), next.call(req)).await;
     let latency = started.elapsed();
     let header = context.header();
@@ -166,7 +163,7 @@ pub async fn request_context(
             err.add_response_mapper(move |mut res| {
                 if let Some(header) = header.clone() {
                     res.headers_mut()
-                    .insert(request_context::header_name(), header);
+                        .insert(request_context::header_name(), header);
                 }
                 res
             });
@@ -178,6 +175,16 @@ pub async fn request_context(
 /// The route label of a request no route matched: raw paths would be
 /// unbounded label values.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// The route template; the static files, mounted at the root, match with
+/// an empty pattern and are labelled `/`.
+fn route_label(req: &ServiceRequest) -> String {
+    match req.match_pattern() {
+        Some(pattern) if pattern.is_empty() => "/".to_owned(),
+        Some(pattern) => pattern,
+        None => UNMATCHED_ROUTE.to_owned(),
+    }
+}
 
 /// Error responses produced outside our handlers (the framework's 404/405,
 /// payload or CORS errors) get the same JSON envelope as ours.

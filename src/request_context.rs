@@ -43,7 +43,10 @@ impl RequestContext {
     /// From the request's `X-Request-Id`, if it is acceptable.
     pub fn new(incoming: Option<&HeaderValue>) -> Rc<Self> {
         let (id, header) = match incoming.filter(|v| acceptable(v.as_bytes())) {
-            Some(value) => (String::from_utf8_lossy(value.as_bytes()).into(), Some(value.clone())),
+            Some(value) => (
+                String::from_utf8_lossy(value.as_bytes()).into(),
+                Some(value.clone()),
+            ),
             None => {
                 let id = generate();
                 let header = HeaderValue::from_str(&id).ok();

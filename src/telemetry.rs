@@ -16,9 +16,8 @@ use std::{
     borrow::Cow,
     io::{BufWriter, Write},
     sync::{
-        Arc,
+        Arc, OnceLock,
         atomic::{AtomicU64, Ordering},
-        OnceLock,
         mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
     },
     time::{Duration, SystemTime},

@@ -15,7 +15,10 @@ pub struct LoggingSettings {
 
 impl LoggingSettings {
     pub(super) fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
-        let format = match vars.get("LOG_FORMAT").map(|v| v.trim().to_ascii_lowercase()) {
+        let format = match vars
+            .get("LOG_FORMAT")
+            .map(|v| v.trim().to_ascii_lowercase())
+        {
             None => LogFormat::Text,
             Some(v) if v == "text" => LogFormat::Text,
             Some(v) if v == "json" => LogFormat::Json,

@@ -20,7 +20,9 @@ impl MetricsSettings {
         let public = SocketAddr::new(server.host, server.port);
         let clashes = addr.port() != 0
             && addr.port() == server.port
-            && (addr.ip() == server.host || addr.ip().is_unspecified() || server.host.is_unspecified());
+            && (addr.ip() == server.host
+                || addr.ip().is_unspecified()
+                || server.host.is_unspecified());
         if clashes {
             return Err(ConfigError::invalid(
                 "METRICS_ADDR",
@@ -46,7 +48,12 @@ mod tests {
     #[test]
     fn metrics_are_off_by_default() {
         assert!(load(&[]).expect("valid").addr.is_none());
-        assert!(load(&[("METRICS_ADDR", " ")]).expect("valid").addr.is_none());
+        assert!(
+            load(&[("METRICS_ADDR", " ")])
+                .expect("valid")
+                .addr
+                .is_none()
+        );
     }
 
     #[test]
@@ -64,7 +71,10 @@ mod tests {
             &[("METRICS_ADDR", "9100")],
             &[("METRICS_ADDR", "localhost:9100")],
         ] {
-            assert!(error_text(load(pairs)).contains("METRICS_ADDR"), "{pairs:?}");
+            assert!(
+                error_text(load(pairs)).contains("METRICS_ADDR"),
+                "{pairs:?}"
+            );
         }
         // Another port on the same host is fine.
         assert!(load(&[("METRICS_ADDR", "127.0.0.1:9100")]).is_ok());

@@ -526,5 +526,8 @@ pub fn assert_security_headers(response: &Response) {
         assert_eq!(get("cache-control"), Some("no-store"), "{what}");
     }
     assert_eq!(get("server"), None, "{what}");
-    assert!(get("x-request-id").is_some_and(|id| !id.is_empty()), "{what}");
+    assert!(
+        get("x-request-id").is_some_and(|id| !id.is_empty()),
+        "{what}"
+    );
 }

@@ -163,10 +163,8 @@ async fn text_logs_never_contain_secrets_tokens_or_emails() {
         "{log}"
     );
     assert!(
-        tagged
-            .iter()
-            .any(|l| l.contains("POST /api/auth/login 200")
-                && l.ends_with(&format!("user_id={}", session.user_id))),
+        tagged.iter().any(|l| l.contains("POST /api/auth/login 200")
+            && l.ends_with(&format!("user_id={}", session.user_id))),
         "{log}"
     );
     assert_no_secrets(&session);
@@ -198,7 +196,10 @@ async fn json_logs_are_one_object_per_line_and_never_contain_secrets() {
     assert_eq!(request["method"], "POST");
     assert_eq!(request["route"], "/api/auth/login");
     assert_eq!(request["status"], 200);
-    assert!(request["latency_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{request}");
+    assert!(
+        request["latency_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+        "{request}"
+    );
     assert_eq!(request["user_id"], session.user_id, "{request}");
     assert_eq!(request["level"], "INFO");
     // A request line the server named the id of; authenticated: the user.

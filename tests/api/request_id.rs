@@ -25,7 +25,12 @@ fn generated(id: &str) -> bool {
 
 async fn a_well_formed_incoming_request_id_is_echoed_back() {
     let app = spawn_app().await;
-    for id in ["abc-123", "0af7651916cd43dd8448eb211c80319c", "trace.id:part_2", &"x".repeat(64)] {
+    for id in [
+        "abc-123",
+        "0af7651916cd43dd8448eb211c80319c",
+        "trace.id:part_2",
+        &"x".repeat(64),
+    ] {
         let response = app
             .client
             .get(app.url("/health"))
@@ -40,7 +45,13 @@ async fn a_well_formed_incoming_request_id_is_echoed_back() {
 
 async fn a_malformed_or_oversized_request_id_is_replaced_by_a_generated_one() {
     let app = spawn_app().await;
-    for id in [&"x".repeat(65), "has space", "semi;colon", "<script>", "a/b"] {
+    for id in [
+        &"x".repeat(65),
+        "has space",
+        "semi;colon",
+        "<script>",
+        "a/b",
+    ] {
         let response = app
             .client
             .get(app.url("/health"))
