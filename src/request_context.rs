@@ -21,13 +21,13 @@ use std::{
 
 use actix_web::http::header::{HeaderName, HeaderValue};
 
-/// The name as a header map key.
+pub const HEADER: &str = "x-request-id";
+pub const MAX_LEN: usize = 64;
+
+/// [`HEADER`] as a header map key.
 pub fn header_name() -> HeaderName {
     HeaderName::from_static(HEADER)
 }
-
-pub const HEADER: &str = "x-request-id";
-pub const MAX_LEN: usize = 64;
 
 tokio::task_local! {
     static CURRENT: Rc<RequestContext>;

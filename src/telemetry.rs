@@ -156,10 +156,10 @@ pub fn init_logger(format: LogFormat) {
         queue,
         dropped,
     });
-    if let (Ok(()), Some(logger)) = (installed, LOGGER.get()) {
-        if log::set_logger(logger).is_ok() {
-            log::set_max_level(max);
-        }
+    if let (Ok(()), Some(logger)) = (installed, LOGGER.get())
+        && log::set_logger(logger).is_ok()
+    {
+        log::set_max_level(max);
     }
 }
 
@@ -320,4 +320,118 @@ fn render(out: &mut String, line: &Line, format: LogFormat) {
 /// Milliseconds with microsecond precision.
 fn latency_ms(latency: Duration) -> f64 {
     (latency.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(level: Level, request: Option<RequestLine>) -> Line {
+        Line {
+            ts: SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
+            level,
+            target: Cow::Borrowed("bff_gateway::session"),
+            message: Cow::Borrowed("login: user_id=3"),
+            request_id: Some("req-1".into()),
+            request,
+        }
+    }
+
+    fn request_line() -> RequestLine {
+        RequestLine {
+            request_id: "req-1".into(),
+            method: Method::GET,
+            path: "/api/people/7".into(),
+            route: Some("/api/people/{id}".into()),
+            status: 200,
+            latency: Duration::from_micros(1234),
+            user_id: Some(3),
+        }
+    }
+
+    fn rendered(line: &Line, format: LogFormat) -> String {
+        let mut out = String::new();
+        render(&mut out, line, format);
+        out
+    }
+
+    /// A logger whose writer never reads: its channel holds `capacity` lines.
+    fn stalled(capacity: usize) -> (Logger, Receiver<Entry>) {
+        let (queue, lines) = sync_channel(capacity);
+        let logger = Logger {
+            filter: env_filter::Builder::new().parse("debug").build(),
+            format: LogFormat::Text,
+            queue,
+            dropped: Arc::new(AtomicU64::new(0)),
+        };
+        (logger, lines)
+    }
+
+    #[test]
+    fn text_lines_carry_the_request_id_and_the_request_fields() {
+        let event = rendered(&line(Level::Info, None), LogFormat::Text);
+        assert_eq!(
+            event,
+            "[2023-11-14T22:13:20.123Z INFO  bff_gateway::session request_id=req-1] login: user_id=3\n"
+        );
+        let request = rendered(&line(Level::Info, Some(request_line())), LogFormat::Text);
+        assert!(
+            request.ends_with("request_id=req-1] GET /api/people/7 200 1.234ms user_id=3\n"),
+            "{request}"
+        );
+    }
+
+    #[test]
+    fn json_lines_are_one_object_with_the_request_fields() {
+        let text = rendered(&line(Level::Info, Some(request_line())), LogFormat::Json);
+        assert!(text.ends_with('\n') && !text.trim_end().contains('\n'));
+        let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(json["ts"], "2023-11-14T22:13:20.123Z");
+        assert_eq!(json["level"], "INFO");
+        assert_eq!(json["request_id"], "req-1");
+        assert_eq!(json["method"], "GET");
+        assert_eq!(json["route"], "/api/people/{id}");
+        assert_eq!(json["status"], 200);
+        assert_eq!(json["latency_ms"], 1.234);
+        assert_eq!(json["user_id"], 3);
+        let mut plain = line(Level::Warn, None);
+        plain.request_id = None;
+        let json: serde_json::Value =
+            serde_json::from_str(&rendered(&plain, LogFormat::Json)).expect("json");
+        assert_eq!(json["level"], "WARN");
+        assert!(json.get("request_id").is_none() && json.get("status").is_none());
+    }
+
+    #[test]
+    fn info_lines_are_dropped_and_counted_when_the_writer_falls_behind() {
+        let (logger, lines) = stalled(2);
+        for _ in 0..5 {
+            logger.send(line(Level::Info, None));
+        }
+        assert_eq!(logger.dropped.load(Ordering::Relaxed), 3);
+        assert_eq!(lines.try_iter().count(), 2);
+    }
+
+    #[test]
+    fn warnings_wait_a_bounded_time_for_room_before_they_are_dropped() {
+        let (logger, _lines) = stalled(1);
+        logger.send(line(Level::Info, None));
+        let started = std::time::Instant::now();
+        logger.send(line(Level::Warn, None));
+        assert!(started.elapsed() >= IMPORTANT_WAIT);
+        assert_eq!(logger.dropped.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_warning_gets_the_room_a_draining_writer_makes() {
+        let (logger, lines) = stalled(1);
+        logger.send(line(Level::Info, None));
+        let reader = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(5));
+            lines.iter().take(2).count()
+        });
+        logger.send(line(Level::Error, None));
+        assert_eq!(logger.dropped.load(Ordering::Relaxed), 0);
+        assert_eq!(reader.join().expect("reader"), 2);
+    }
 }

@@ -175,6 +175,8 @@ mod tests {
             (("ACCESS_COOKIE_NAME", "bad name"), "ACCESS_COOKIE_NAME"),
             (("CORS_ALLOWED_ORIGINS", "*"), "CORS_ALLOWED_ORIGINS"),
             (("SIGNUP_WINDOW", "8d"), "SIGNUP_WINDOW"),
+            (("LOG_FORMAT", "xml"), "LOG_FORMAT"),
+            (("METRICS_ADDR", "127.0.0.1:8080"), "METRICS_ADDR"),
         ] {
             let text = err_text(&[DB, pair]);
             assert!(text.contains(var), "{pair:?} gave `{text}`");
