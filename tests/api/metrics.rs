@@ -70,6 +70,15 @@ impl Metrics {
     }
 }
 
+async fn status(request: reqwest::RequestBuilder) -> u16 {
+    request
+        .send()
+        .await
+        .expect("request is sent")
+        .status()
+        .as_u16()
+}
+
 fn delta(before: &Scrape, after: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     let key = series(name, labels);
     after.get(&key).copied().unwrap_or(0.0) - before.get(&key).copied().unwrap_or(0.0)
@@ -107,39 +116,17 @@ async fn a_scripted_session_shows_as_exact_counter_deltas() {
     let email = "metrics@example.com";
     let credentials = json!({ "email": email, "username": email, "password": PASSWORD });
 
-    let status = |r: reqwest::Response| r.status().as_u16();
     let post = |path: &str| client.post(url(path));
     assert_eq!(
-        status(
-            post("/api/auth/signup")
-                .json(&credentials)
-                .send()
-                .await
-                .expect("signup")
-        ),
+        status(post("/api/auth/signup").json(&credentials)).await,
         201
     );
     assert_eq!(
-        status(
-            post("/api/auth/signup")
-                .json(&credentials)
-                .send()
-                .await
-                .expect("signup")
-        ),
+        status(post("/api/auth/signup").json(&credentials)).await,
         409
     );
     let wrong = json!({ "username": email, "password": "not the password" });
-    assert_eq!(
-        status(
-            post("/api/auth/login")
-                .json(&wrong)
-                .send()
-                .await
-                .expect("login")
-        ),
-        401
-    );
+    assert_eq!(status(post("/api/auth/login").json(&wrong)).await, 401);
     let login = post("/api/auth/login")
         .json(&credentials)
         .send()
@@ -153,80 +140,42 @@ async fn a_scripted_session_shows_as_exact_counter_deltas() {
         request.header("cookie", format!("accessToken={access}"))
     };
     assert_eq!(
-        status(
-            with_access(client.get(url("/api/auth/me")))
-                .send()
-                .await
-                .expect("me")
-        ),
+        status(with_access(client.get(url("/api/auth/me")))).await,
         200
     );
-    let missing = with_access(client.get(url("/api/people/987654")))
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(missing.status(), 404);
     assert_eq!(
-        status(
-            client
-                .get(url("/api/no/such/route/zzqx"))
-                .send()
-                .await
-                .expect("get")
-        ),
+        status(with_access(client.get(url("/api/people/987654")))).await,
         404
     );
     assert_eq!(
-        status(client.get(url("/app.js")).send().await.expect("static")),
-        200
+        status(client.get(url("/api/no/such/route/zzqx"))).await,
+        404
     );
+    assert_eq!(status(client.get(url("/app.js"))).await, 200);
     let propfind = reqwest::Method::from_bytes(b"PROPFIND").expect("method");
     assert_eq!(
-        status(
-            client
-                .request(propfind, url("/api/people"))
-                .send()
-                .await
-                .expect("send")
-        ),
+        status(client.request(propfind, url("/api/people"))).await,
         405
     );
 
-    let refresh = |token: &str| {
-        post("/api/auth/refresh")
-            .header("cookie", format!("refreshToken={token}"))
-            .send()
-    };
-    let rotated = refresh(&r0).await.expect("refresh");
+    let refresh =
+        |token: &str| post("/api/auth/refresh").header("cookie", format!("refreshToken={token}"));
+    let rotated = refresh(&r0).send().await.expect("refresh");
     assert_eq!(rotated.status(), 200);
     let r1 = find_cookie(&set_cookies(&rotated), "refreshToken").value;
-    assert_eq!(
-        status(refresh(&r0).await.expect("retry")),
-        200,
-        "retried within the window"
-    );
-    assert_eq!(status(refresh("not-a-token").await.expect("refresh")), 401);
-    assert_eq!(status(refresh(&r1).await.expect("refresh")), 200);
-    assert_eq!(
-        status(refresh(&r0).await.expect("reuse")),
-        401,
-        "two back: theft"
-    );
+    assert_eq!(status(refresh(&r0)).await, 200, "retried within the window");
+    assert_eq!(status(refresh("not-a-token")).await, 401);
+    assert_eq!(status(refresh(&r1)).await, 200);
+    assert_eq!(status(refresh(&r0)).await, 401, "two back: theft");
 
     let forged = with_access(post("/api/people"))
         .header("origin", "https://evil.example")
-        .json(&json!({ "firstName": "Evil", "lastName": "Forged" }))
-        .send()
-        .await
-        .expect("forged");
-    assert_eq!(forged.status(), 403);
+        .json(&json!({ "firstName": "Evil", "lastName": "Forged" }));
+    assert_eq!(status(forged).await, 403);
     let form = post("/api/people")
         .header("content-type", "text/plain")
-        .body("firstName=Plain")
-        .send()
-        .await
-        .expect("text body");
-    assert_eq!(form.status(), 415);
+        .body("firstName=Plain");
+    assert_eq!(status(form).await, 415);
 
     let again = post("/api/auth/login")
         .json(&credentials)
@@ -235,18 +184,13 @@ async fn a_scripted_session_shows_as_exact_counter_deltas() {
         .expect("login");
     assert_eq!(again.status(), 200);
     let access = find_cookie(&set_cookies(&again), "accessToken").value;
-    let logout = post("/api/auth/logout")
-        .bearer_auth(&access)
-        .send()
-        .await
-        .expect("logout");
-    assert_eq!(logout.status(), 204);
+    assert_eq!(
+        status(post("/api/auth/logout").bearer_auth(&access)).await,
+        204
+    );
 
     // Not on the public port.
-    assert_eq!(
-        status(client.get(url("/metrics")).send().await.expect("get")),
-        404
-    );
+    assert_eq!(status(client.get(url("/metrics"))).await, 404);
 
     let (after, text) = metrics.scrape().await;
     let d = |name: &str, labels: &[(&str, &str)]| delta(&before, &after, name, labels);

@@ -5,7 +5,7 @@
 use reqwest::{Method, RequestBuilder, header::CONTENT_TYPE};
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{TestApp, spawn_app};
 
 const HEADER: &str = "x-request-id";
 
@@ -17,6 +17,11 @@ fn echoed(response: &reqwest::Response) -> String {
         .to_str()
         .expect("visible ASCII")
         .to_owned()
+}
+
+async fn health_with_id(app: &TestApp, id: &str) -> reqwest::Response {
+    let request = app.client.get(app.url("/health")).header(HEADER, id);
+    request.send().await.expect("health")
 }
 
 fn generated(id: &str) -> bool {
@@ -31,13 +36,7 @@ async fn a_well_formed_incoming_request_id_is_echoed_back() {
         "trace.id:part_2",
         &"x".repeat(64),
     ] {
-        let response = app
-            .client
-            .get(app.url("/health"))
-            .header(HEADER, id)
-            .send()
-            .await
-            .expect("health");
+        let response = health_with_id(&app, id).await;
         assert_eq!(response.status(), 200);
         assert_eq!(echoed(&response), id);
     }
@@ -52,14 +51,7 @@ async fn a_malformed_or_oversized_request_id_is_replaced_by_a_generated_one() {
         "<script>",
         "a/b",
     ] {
-        let response = app
-            .client
-            .get(app.url("/health"))
-            .header(HEADER, id)
-            .send()
-            .await
-            .expect("health");
-        let got = echoed(&response);
+        let got = echoed(&health_with_id(&app, id).await);
         assert_ne!(got, id);
         assert!(generated(&got), "{got}");
     }
