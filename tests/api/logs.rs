@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::{
-    binary::{RunningServer, gateway},
+    binary::{RunningServer, gateway, run_to_exit},
     helpers::{PASSWORD, TestDatabase, find_cookie, set_cookies},
 };
 
@@ -217,7 +217,20 @@ async fn json_logs_are_one_object_per_line_and_never_contain_secrets() {
     assert_no_secrets(&session);
 }
 
+async fn an_unknown_log_format_stops_start_up_naming_the_variable() {
+    let mut command = gateway(env!("CARGO_MANIFEST_DIR").as_ref());
+    command
+        .env("APP_ENV", "test")
+        .env("APP_PORT", "0")
+        .env("LOG_FORMAT", "xml");
+    let (status, log) = run_to_exit(command);
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("LOG_FORMAT is invalid"), "{log}");
+    assert!(!log.contains("listening on"), "{log}");
+}
+
 crate::tests![
     text_logs_never_contain_secrets_tokens_or_emails,
     json_logs_are_one_object_per_line_and_never_contain_secrets,
+    an_unknown_log_format_stops_start_up_naming_the_variable,
 ];
