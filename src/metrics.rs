@@ -256,27 +256,30 @@ fn method_label(method: &Method) -> &'static str {
 
 /// Counts a login handler's result and passes it on.
 pub fn count_login<T>(result: Result<T, AppError>) -> Result<T, AppError> {
-    let outcome = match &result {
-        Ok(_) => "success",
-        Err(AppError::TooManyRequests { .. }) => "throttled",
-        Err(err) if err.status_code().is_server_error() => "error",
-        Err(_) => "invalid",
-    };
-    counter!(LOGINS, "outcome" => outcome).increment(1);
+    counter!(LOGINS, "outcome" => login_outcome(result.as_ref().err())).increment(1);
     result
+}
+
+fn login_outcome(err: Option<&AppError>) -> &'static str {
+    match err {
+        None => "success",
+        Some(AppError::TooManyRequests { .. }) => "throttled",
+        Some(err) if err.status_code().is_server_error() => "error",
+        Some(_) => "invalid",
+    }
 }
 
 /// Counts a sign-up handler's result and passes it on.
 pub fn count_signup<T>(result: Result<T, AppError>) -> Result<T, AppError> {
-    let outcome = match &result {
-        Ok(_) => "success",
-        Err(AppError::TooManyRequests { .. }) => "throttled",
-        Err(AppError::Conflict { .. }) => "taken",
-        Err(err) if err.status_code().is_server_error() => "error",
-        Err(_) => "invalid",
-    };
-    counter!(SIGNUPS, "outcome" => outcome).increment(1);
+    counter!(SIGNUPS, "outcome" => signup_outcome(result.as_ref().err())).increment(1);
     result
+}
+
+fn signup_outcome(err: Option<&AppError>) -> &'static str {
+    match err {
+        Some(AppError::Conflict { .. }) => "taken",
+        other => login_outcome(other),
+    }
 }
 
 /// A refresh that issued new tokens: `retried` when it was the previous
@@ -288,13 +291,16 @@ pub fn refreshed(retried: bool) {
 
 /// A refresh that was refused or failed.
 pub fn refresh_failed(err: &AppError) {
-    let outcome = match err {
+    counter!(REFRESHES, "outcome" => refresh_failure(err)).increment(1);
+}
+
+fn refresh_failure(err: &AppError) -> &'static str {
+    match err {
         AppError::Unauthenticated(AuthFailure::RefreshTokenReused) => "reused",
         AppError::Unauthenticated(AuthFailure::RefreshTokenExpired) => "expired",
         err if err.status_code().is_server_error() => "error",
         _ => "invalid",
-    };
-    counter!(REFRESHES, "outcome" => outcome).increment(1);
+    }
 }
 
 pub fn logout() {
@@ -336,13 +342,16 @@ pub fn csrf_rejected(refusal: Option<Refusal>) {
 /// Counts a failed database visit by what failed (see [`ALL`]); errors that
 /// are answers (not found, unique violations) are not failures.
 pub fn db_error(err: &AppError) {
+    if let Some(kind) = db_error_kind(err) {
+        counter!(DB_ERRORS, "kind" => kind).increment(1);
+    }
+}
+
+fn db_error_kind(err: &AppError) -> Option<&'static str> {
     let (AppError::Internal(cause) | AppError::Unavailable(cause)) = err else {
-        return;
+        return None;
     };
-    let Some(err) = cause.downcast_ref::<DieselError>() else {
-        return;
-    };
-    let kind = match err {
+    let kind = match cause.downcast_ref::<DieselError>()? {
         DieselError::DatabaseError(
             DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
             _,
@@ -354,7 +363,7 @@ pub fn db_error(err: &AppError) {
         }
         _ => "query",
     };
-    counter!(DB_ERRORS, "kind" => kind).increment(1);
+    Some(kind)
 }
 
 /// The pool's checkout waits and time-outs (r2d2's event hooks).
@@ -440,6 +449,70 @@ mod tests {
                     .all(|b| b.is_ascii_lowercase() || b == b'_')
             );
         }
+    }
+
+    fn database(kind: DatabaseErrorKind, message: &str) -> AppError {
+        DieselError::DatabaseError(kind, Box::new(message.to_owned())).into()
+    }
+
+    #[test]
+    fn login_and_signup_outcomes_follow_the_answer() {
+        let throttled = AppError::TooManyRequests {
+            retry_after_secs: 1,
+        };
+        let wrong = AppError::Unauthenticated(AuthFailure::InvalidCredentials);
+        let missing = AppError::Validation(Vec::new());
+        let taken = AppError::Conflict {
+            code: "email_taken",
+            message: "User already exists",
+        };
+        let down = AppError::unavailable(crate::errors::Invariant("pool"));
+        assert_eq!(login_outcome(None), "success");
+        assert_eq!(login_outcome(Some(&throttled)), "throttled");
+        assert_eq!(login_outcome(Some(&wrong)), "invalid");
+        assert_eq!(login_outcome(Some(&missing)), "invalid");
+        assert_eq!(login_outcome(Some(&down)), "error");
+        assert_eq!(signup_outcome(None), "success");
+        assert_eq!(signup_outcome(Some(&taken)), "taken");
+        assert_eq!(signup_outcome(Some(&throttled)), "throttled");
+        assert_eq!(signup_outcome(Some(&missing)), "invalid");
+        assert_eq!(signup_outcome(Some(&down)), "error");
+    }
+
+    #[test]
+    fn refresh_failures_name_theft_and_expiry() {
+        let failure = |f| refresh_failure(&AppError::Unauthenticated(f));
+        assert_eq!(failure(AuthFailure::RefreshTokenReused), "reused");
+        assert_eq!(failure(AuthFailure::RefreshTokenExpired), "expired");
+        assert_eq!(failure(AuthFailure::RefreshTokenInvalid), "invalid");
+        assert_eq!(failure(AuthFailure::RefreshTokenMissing), "invalid");
+        let internal = AppError::internal(crate::errors::Invariant("swap lost twice"));
+        assert_eq!(refresh_failure(&internal), "error");
+    }
+
+    #[test]
+    fn database_failures_are_counted_by_kind_and_answers_are_not() {
+        use DatabaseErrorKind as K;
+        let kind = |e: AppError| db_error_kind(&e);
+        assert_eq!(
+            kind(database(K::ClosedConnection, "gone")),
+            Some("connection")
+        );
+        assert_eq!(
+            kind(database(K::UnableToSendCommand, "gone")),
+            Some("connection")
+        );
+        assert_eq!(
+            kind(database(K::Unknown, "database is locked")),
+            Some("locked")
+        );
+        assert_eq!(kind(database(K::Unknown, "disk I/O error")), Some("query"));
+        assert_eq!(kind(database(K::UniqueViolation, "dup")), None);
+        assert_eq!(kind(DieselError::NotFound.into()), None);
+        assert_eq!(
+            kind(AppError::internal(crate::errors::Invariant("x"))),
+            None
+        );
     }
 
     #[test]
