@@ -38,9 +38,14 @@ pub fn cors(origins: &[String]) -> Cors {
             Method::DELETE,
             Method::OPTIONS,
         ])
-        .allowed_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
-        // A cross-origin SPA needs it to know how long a 429 lasts.
-        .expose_headers([header::RETRY_AFTER])
+        .allowed_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            request_context::header_name(),
+        ])
+        // A cross-origin SPA needs them to know how long a 429 lasts and to
+        // quote a request's id.
+        .expose_headers([header::RETRY_AFTER, request_context::header_name()])
         .supports_credentials()
         .max_age(600)
 }

@@ -112,7 +112,42 @@ async fn error_responses_echo_the_request_id_too() {
     }
 }
 
+async fn a_cross_origin_page_may_send_and_read_the_request_id() {
+    let app = spawn_app().await;
+    let origin = "http://localhost:4200"; // CORS_ALLOWED_ORIGINS in config/test.env
+    let preflight = app
+        .client
+        .request(Method::OPTIONS, app.url("/api/auth/me"))
+        .header("origin", origin)
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", HEADER)
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(preflight.status(), 200);
+    let allowed = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .expect("ascii")
+        .to_ascii_lowercase();
+    assert!(allowed.contains(HEADER), "{allowed}");
+    let response = app
+        .client
+        .get(app.url("/api/auth/me"))
+        .header("origin", origin)
+        .header(HEADER, "spa-42")
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(echoed(&response), "spa-42");
+    let exposed = response.headers()["access-control-expose-headers"]
+        .to_str()
+        .expect("ascii")
+        .to_ascii_lowercase();
+    assert!(exposed.contains(HEADER), "{exposed}");
+}
+
 crate::tests![
+    a_cross_origin_page_may_send_and_read_the_request_id,
     a_well_formed_incoming_request_id_is_echoed_back,
     a_malformed_or_oversized_request_id_is_replaced_by_a_generated_one,
     requests_without_an_id_each_get_their_own,
