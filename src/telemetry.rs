@@ -7,11 +7,14 @@
 //! target, message, fields) and hands it to a bounded channel; one writer
 //! thread formats and writes it through a buffer that is flushed whenever
 //! the channel runs empty, then lets the next lines gather for
-//! [`BATCH_PAUSE`], so a busy server pays one write per batch, not per line. When the channel is full (the writer cannot keep
-//! up with stderr), info and debug lines are dropped and counted — the
-//! writer logs how many and `log_lines_dropped_total` counts them — while
-//! warnings and errors wait for room for at most [`IMPORTANT_WAIT`] before
-//! they, too, are dropped: a stalled stderr never stalls requests for long.
+//! [`BATCH_PAUSE`], so a busy server pays one write per batch, not per
+//! line.
+//!
+//! When the channel is full (the writer cannot keep up with stderr), info
+//! and debug lines are dropped and counted — the writer logs how many and
+//! `log_lines_dropped_total` counts them — while warnings and errors wait
+//! for room for at most [`IMPORTANT_WAIT`] before they, too, are dropped: a
+//! stalled stderr never stalls requests for long.
 
 use std::{
     borrow::Cow,
@@ -172,7 +175,6 @@ pub fn flush() {
     log::logger().flush();
 }
 
-/// The request line at `info` on [`REQUEST_TARGET`], with the request's id.
 /// Whether `RUST_LOG` lets request lines through: check first, so a quiet
 /// server does not even copy the path.
 pub fn request_lines_enabled() -> bool {
@@ -186,8 +188,9 @@ pub fn request_lines_enabled() -> bool {
     })
 }
 
-/// The request line (after [`request_lines_enabled`]). Straight to the
-/// channel: the `log` facade cannot carry typed fields.
+/// The request line, at `info` on [`REQUEST_TARGET`] with the request's id
+/// (after [`request_lines_enabled`]). Straight to the channel: the `log`
+/// facade cannot carry typed fields.
 pub fn request_line(line: RequestLine) {
     if let Some(logger) = LOGGER.get() {
         logger.send(Line {
