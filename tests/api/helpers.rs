@@ -147,6 +147,15 @@ pub fn set_cookies(response: &Response) -> Vec<SetCookie> {
         .collect()
 }
 
+/// The (access, refresh) tokens a login or refresh response set as cookies.
+pub fn session_tokens(response: &Response) -> (String, String) {
+    let cookies = set_cookies(response);
+    (
+        find_cookie(&cookies, "accessToken").value,
+        find_cookie(&cookies, "refreshToken").value,
+    )
+}
+
 pub fn find_cookie(cookies: &[SetCookie], name: &str) -> SetCookie {
     cookies
         .iter()

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::{
     binary::{RunningServer, gateway, run_to_exit},
-    helpers::{PASSWORD, TestDatabase, find_cookie, set_cookies},
+    helpers::{PASSWORD, TestDatabase, find_cookie, session_tokens, set_cookies},
 };
 
 /// Sent with the successful login, to find that request's lines.
@@ -57,9 +57,7 @@ async fn run_session(format: &str) -> SessionLog {
         .await
         .expect("login");
     assert_eq!(login.status(), 200);
-    let cookies = set_cookies(&login);
-    let access = find_cookie(&cookies, "accessToken").value;
-    let refresh = find_cookie(&cookies, "refreshToken").value;
+    let (access, refresh) = session_tokens(&login);
     let user_id = login.json::<Value>().await.expect("json")["id"]
         .as_i64()
         .expect("id");

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::{
     binary::{RunningServer, gateway},
-    helpers::{PASSWORD, TestDatabase, find_cookie, set_cookies, spawn_app},
+    helpers::{PASSWORD, TestDatabase, find_cookie, session_tokens, set_cookies, spawn_app},
 };
 
 /// Series → value; a series is `name{k="v",…}` with labels sorted, so the
@@ -133,9 +133,7 @@ async fn a_scripted_session_shows_as_exact_counter_deltas() {
         .await
         .expect("login");
     assert_eq!(login.status(), 200);
-    let cookies = set_cookies(&login);
-    let access = find_cookie(&cookies, "accessToken").value;
-    let r0 = find_cookie(&cookies, "refreshToken").value;
+    let (access, r0) = session_tokens(&login);
     let with_access = |request: reqwest::RequestBuilder| {
         request.header("cookie", format!("accessToken={access}"))
     };
