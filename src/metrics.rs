@@ -6,7 +6,7 @@
 //! src/startup.rs, never on the public port.
 
 use std::{
-    sync::OnceLock,
+    sync::{Mutex, OnceLock, PoisonError},
     time::{Duration, Instant},
 };
 
@@ -170,6 +170,9 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 /// first scrape, and starts the upkeep thread that keeps histogram memory
 /// bounded between scrapes.
 pub fn install() -> Result<PrometheusHandle, BuildError> {
+    // Two applications starting at once (tests) must not both install.
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let _installing = INSTALLING.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(handle) = HANDLE.get() {
         return Ok(handle.clone());
     }
