@@ -4,7 +4,7 @@ use actix_web::rt::signal::unix::{SignalKind, signal};
 
 use bff_gateway::{
     cli::{self, Command},
-    config::{self, Settings},
+    config::{self, LogFormat, LoggingSettings, Settings},
     errors::chain,
     startup::{Application, ServerHandle, StartupError},
     telemetry,
@@ -12,9 +12,21 @@ use bff_gateway::{
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    // The env files first, so RUST_LOG from them applies to the logger.
+    let code = run().await;
+    // Lines still queued for the log writer are written before exiting.
+    telemetry::flush();
+    code
+}
+
+async fn run() -> ExitCode {
+    // The env files first, so RUST_LOG and LOG_FORMAT from them apply to
+    // the logger.
     let environment = config::load_env_files();
-    telemetry::init_logger();
+    let logging = LoggingSettings::from_env();
+    telemetry::init_logger(logging.as_ref().map_or(LogFormat::Text, |l| l.format));
+    if let Err(e) = logging {
+        return failure(&e);
+    }
     let command = match cli::parse(std::env::args().skip(1)) {
         Ok(command) => command,
         Err(message) => {
@@ -57,9 +69,13 @@ fn failure(err: &(dyn std::error::Error + 'static)) -> ExitCode {
 async fn serve(settings: Settings) -> Result<(), StartupError> {
     let environment = settings.environment.as_str();
     let host = settings.server.host;
+    let metrics_ip = settings.metrics.addr.map(|addr| addr.ip());
     let database = settings.database.target.describe();
     let drain = settings.server.shutdown_timeout;
     let app = Application::build(settings).await?;
+    if let (Some(ip), Some(port)) = (metrics_ip, app.metrics_port()) {
+        log::info!("metrics on http://{ip}:{port}/metrics");
+    }
     log::info!(
         "listening on http://{host}:{} (environment: {environment}, database: {database})",
         app.port()

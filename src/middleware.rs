@@ -1,6 +1,9 @@
 //! The middleware every response passes through, in the order
 //! `startup::run` wraps it: CORS, security headers, the JSON error envelope
-//! for framework-made errors, and the request log.
+//! for framework-made errors, and, outermost, the request context (request
+//! id, request log line, HTTP metrics).
+
+use std::time::Instant;
 
 use actix_cors::Cors;
 use actix_web::{
@@ -11,12 +14,15 @@ use actix_web::{
         Method, StatusCode,
         header::{self, HeaderMap, HeaderValue},
     },
-    middleware::{ErrorHandlerResponse, Logger, Next},
+    middleware::{ErrorHandlerResponse, Next},
 };
 
 use crate::{
     errors::{AppError, ErrorBody},
+    metrics,
+    request_context::{self, RequestContext},
     routes,
+    telemetry::{self, RequestLine},
 };
 
 /// Exact allowlist with credentials. Unlisted origins get no
@@ -32,9 +38,14 @@ pub fn cors(origins: &[String]) -> Cors {
             Method::DELETE,
             Method::OPTIONS,
         ])
-        .allowed_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
-        // A cross-origin SPA needs it to know how long a 429 lasts.
-        .expose_headers([header::RETRY_AFTER])
+        .allowed_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            request_context::header_name(),
+        ])
+        // A cross-origin SPA needs them to know how long a 429 lasts and to
+        // quote a request's id.
+        .expose_headers([header::RETRY_AFTER, request_context::header_name()])
         .supports_credentials()
         .max_age(600)
 }
@@ -102,12 +113,82 @@ fn secure_headers(headers: &mut HeaderMap, under_api: bool) {
     headers.remove(header::SERVER);
 }
 
-/// Method, path (never the query string), status and latency. No headers:
-/// cookies and Authorization never reach the log.
-pub fn request_logger() -> Logger {
-    Logger::new("%{METHOD}xi %{PATH}xi %s %Dms")
-        .custom_request_replace("METHOD", |req| req.method().to_string())
-        .custom_request_replace("PATH", |req| req.path().to_owned())
+/// The outermost layer. Gives the request its id (src/request_context.rs)
+/// and echoes it on every response, errors included; runs everything inside
+/// the request's context, so every log line carries the id; then writes the
+/// request line and the HTTP metrics. The line holds the method, the path
+/// (never the query string), status, latency and the user once known — no
+/// headers, so cookies and `Authorization` never reach the log.
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let context = RequestContext::new(req.headers().get(request_context::HEADER));
+    let method = req.method().clone();
+    let logged = telemetry::request_lines_enabled();
+    let path = if logged {
+        req.path().to_owned()
+    } else {
+        String::new()
+    };
+    // Before routing (the request moves on), from the route table; only
+    // metrics and JSON lines use it.
+    let route = (metrics::enabled() || telemetry::wants_route()).then(|| route_label(&req));
+    let result = request_context::scope(context.clone(), next.call(req)).await;
+    let latency = started.elapsed();
+    let header = context.header();
+    let status = match result {
+        Ok(ref res) => res.status(),
+        Err(ref err) => err.as_response_error().status_code(),
+    };
+    if let Some(route) = &route {
+        metrics::http_request(&method, route, status.as_u16(), latency);
+    }
+    if logged {
+        telemetry::request_line(RequestLine {
+            request_id: context.id().clone(),
+            method,
+            path,
+            route,
+            status: status.as_u16(),
+            latency,
+            user_id: context.user_id(),
+        });
+    }
+    match result {
+        Ok(mut res) => {
+            if let Some(header) = header {
+                res.headers_mut()
+                    .insert(request_context::header_name(), header);
+            }
+            Ok(res)
+        }
+        Err(mut err) => {
+            err.add_response_mapper(move |mut res| {
+                if let Some(header) = header.clone() {
+                    res.headers_mut()
+                        .insert(request_context::header_name(), header);
+                }
+                res
+            });
+            Err(err)
+        }
+    }
+}
+
+/// The route label of a request no route matched: raw paths would be
+/// unbounded label values.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// The route template; the static files, mounted at the root, match with
+/// an empty pattern and are labelled `/`.
+fn route_label(req: &ServiceRequest) -> String {
+    match req.match_pattern() {
+        Some(pattern) if pattern.is_empty() => "/".to_owned(),
+        Some(pattern) => pattern,
+        None => UNMATCHED_ROUTE.to_owned(),
+    }
 }
 
 /// Error responses produced outside our handlers (the framework's 404/405,

@@ -16,7 +16,8 @@ use crate::{
     db::{self, DbSetupError},
     dev_secret::{self, DevSecretError},
     errors::AppError,
-    middleware::{cors, json_error_body, request_logger, response_headers},
+    metrics,
+    middleware::{cors, json_error_body, request_context, response_headers},
     origins::TrustedOrigins,
     routes,
     session::{SessionSetupError, Sessions, cache::SessionCache, listener},
@@ -42,6 +43,8 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot start the metrics recorder")]
+    Metrics(#[from] metrics_exporter_prometheus::BuildError),
     #[error("cannot start the server")]
     Server(#[source] std::io::Error),
     #[error("start-up work was cancelled")]
@@ -53,6 +56,8 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The `METRICS_ADDR` listener, when configured.
+    metrics: Option<(u16, Server)>,
 }
 
 /// Stops a running [`Application`] (see `main`'s signal handling).
@@ -77,8 +82,16 @@ impl Application {
         let listener = TcpListener::bind((settings.server.host, settings.server.port))
             .map_err(|source| StartupError::Bind { address, source })?;
         let port = listener.local_addr().map_err(StartupError::Server)?.port();
+        let metrics = match settings.metrics.addr {
+            Some(addr) => Some(metrics_server(addr, state.db.clone())?),
+            None => None,
+        };
         let server = run(listener, state, &settings)?;
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            metrics,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -91,8 +104,23 @@ impl Application {
         self.server.handle()
     }
 
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
+    }
+
+    /// Serves until the public server stops (on a signal or its handle),
+    /// then stops the metrics listener with it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            handle
+        });
+        let result = self.server.await;
+        if let Some(handle) = metrics {
+            handle.stop(true).await;
+        }
+        result
     }
 }
 
@@ -165,7 +193,7 @@ fn run(
             .wrap(cors(&origins))
             .wrap(middleware::from_fn(response_headers))
             .wrap(ErrorHandlers::new().default_handler(json_error_body))
-            .wrap(request_logger())
+            .wrap(middleware::from_fn(request_context))
             .configure(routes::configure);
         let app = if serve_static {
             app.service(
@@ -187,4 +215,39 @@ fn run(
     .map_err(StartupError::Server)?
     .run();
     Ok(server)
+}
+
+/// `GET /metrics` on its own listener (`METRICS_ADDR`), never on the public
+/// one; one worker is plenty for a scraper.
+fn metrics_server(
+    addr: std::net::SocketAddr,
+    pool: db::DbPool,
+) -> Result<(u16, Server), StartupError> {
+    let handle = metrics::install()?;
+    let listener = TcpListener::bind(addr).map_err(|source| StartupError::Bind {
+        address: addr.to_string(),
+        source,
+    })?;
+    let port = listener.local_addr().map_err(StartupError::Server)?.port();
+    let server = HttpServer::new(move || {
+        let (handle, pool) = (handle.clone(), pool.clone());
+        App::new().route(
+            "/metrics",
+            web::get().to(move || {
+                let body = metrics::render(&handle, pool.state());
+                async move {
+                    actix_web::HttpResponse::Ok()
+                        .content_type("text/plain; version=0.0.4; charset=utf-8")
+                        .body(body)
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)
+    .map_err(StartupError::Server)?
+    .run();
+    Ok((port, server))
 }

@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac, digest::InvalidLength};
 use sha2::Sha256;
 use tokio::sync::{AcquireError, Semaphore};
 
-use crate::{blocking, config::PasswordSettings, errors::AppError};
+use crate::{blocking, config::PasswordSettings, errors::AppError, metrics};
 
 /// Why hashing or verifying could not be done (never "wrong password").
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +91,9 @@ impl PasswordHasher {
         &self,
         f: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
     ) -> Result<T, PasswordError> {
+        let queued = metrics::BcryptQueued::now();
         let _permit = self.permits.acquire().await?;
+        let _running = queued.started();
         blocking::run(f).await
     }
 }

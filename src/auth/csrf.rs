@@ -19,6 +19,7 @@ use actix_web::{
 
 use crate::{
     errors::{AppError, Invariant},
+    metrics,
     state::AppState,
 };
 
@@ -107,12 +108,14 @@ pub async fn guard_unsafe_requests(
                 shown(origins.first().copied()),
                 shown(site),
             );
+            metrics::csrf_rejected(Some(refusal));
             return Ok(req
                 .error_response(AppError::CsrfRejected)
                 .map_into_right_body());
         }
     }
     if !json_or_bodiless(&req) {
+        metrics::csrf_rejected(None);
         return Ok(req
             .error_response(AppError::UnsupportedMediaType)
             .map_into_right_body());

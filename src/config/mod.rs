@@ -7,6 +7,8 @@ mod cookies;
 mod cors;
 mod database;
 mod environment;
+mod logging;
+mod metrics;
 mod passwords;
 mod secret;
 mod server;
@@ -22,6 +24,8 @@ pub use database::{
     DEFAULT_SQLITE_PATH, DatabaseSettings, DatabaseTarget, DatabaseTimeouts, DatabaseUrl,
 };
 pub use environment::Environment;
+pub use logging::{LogFormat, LoggingSettings};
+pub use metrics::MetricsSettings;
 pub use passwords::{DEV_PASSWORD_PEPPER, PasswordSettings};
 pub use secret::Secret;
 pub use server::ServerSettings;
@@ -77,6 +81,8 @@ pub struct Settings {
     pub cors: CorsSettings,
     pub throttle: ThrottleSettings,
     pub static_files: StaticSettings,
+    pub logging: LoggingSettings,
+    pub metrics: MetricsSettings,
 }
 
 /// Loads `.env` and then `config/<APP_ENV>.env` into the process environment.
@@ -114,9 +120,11 @@ impl Settings {
     pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars::new(&lookup);
         let environment = Environment::from_vars(&vars)?;
+        let server = ServerSettings::from_vars(&vars)?;
         Ok(Settings {
             environment,
-            server: ServerSettings::from_vars(&vars)?,
+            metrics: MetricsSettings::from_vars(&vars, &server)?,
+            server,
             database: DatabaseSettings::from_vars(&vars, environment)?,
             session: SessionSettings::from_vars(&vars, environment)?,
             session_cache: SessionCacheSettings::from_vars(&vars)?,
@@ -125,6 +133,7 @@ impl Settings {
             cors: CorsSettings::from_vars(&vars)?,
             throttle: ThrottleSettings::from_vars(&vars)?,
             static_files: StaticSettings::from_vars(&vars),
+            logging: LoggingSettings::from_vars(&vars)?,
         })
     }
 }
@@ -173,6 +182,8 @@ mod tests {
             (("CORS_ALLOWED_ORIGINS", "*"), "CORS_ALLOWED_ORIGINS"),
             (("SIGNUP_WINDOW", "8d"), "SIGNUP_WINDOW"),
             (("SESSION_CACHE_MAX_AGE", "0s"), "SESSION_CACHE_MAX_AGE"),
+            (("LOG_FORMAT", "xml"), "LOG_FORMAT"),
+            (("METRICS_ADDR", "127.0.0.1:8080"), "METRICS_ADDR"),
         ] {
             let text = err_text(&[DB, pair]);
             assert!(text.contains(var), "{pair:?} gave `{text}`");

@@ -284,6 +284,7 @@ fn try_connect_and_migrate(settings: &DatabaseSettings) -> Result<DbPool, DbSetu
         .max_size(settings.pool_size)
         .min_idle(Some(settings.min_idle.min(settings.pool_size)))
         .connection_timeout(timeouts.checkout.max(timeouts.connect))
+        .event_handler(Box::new(crate::metrics::PoolEvents))
         .build(DbManager {
             target: settings.target.clone(),
             timeouts: *timeouts,

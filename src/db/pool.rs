@@ -15,7 +15,7 @@ use diesel::Connection;
 use r2d2::PooledConnection;
 
 use super::{DbConnection, DbManager, ping, wal::Checkpointer};
-use crate::{blocking, config::DatabaseTimeouts, errors::AppError};
+use crate::{blocking, config::DatabaseTimeouts, errors::AppError, metrics};
 
 /// While the pool has seen the database fail, a checkout waits this long at
 /// most: requests fail fast instead of each waiting the full checkout time.
@@ -120,6 +120,11 @@ impl DbPool {
         self.health.is_down()
     }
 
+    /// Idle and in-use connection counts, for the metrics.
+    pub fn state(&self) -> r2d2::State {
+        self.pool.state()
+    }
+
     /// One visit: checkout and `f` on the blocking pool, answered within
     /// `budget` whatever the database does. A visit whose requester has
     /// given up by the time it has a connection does nothing.
@@ -154,6 +159,7 @@ impl DbPool {
                 Err(AppError::unavailable(err))
             }
         }
+        .inspect_err(metrics::db_error)
     }
 }
 

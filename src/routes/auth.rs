@@ -11,6 +11,7 @@ use crate::{
     auth::{AuthUser, csrf::declares_json},
     client_ip::client_ip,
     errors::{AppError, ErrorBody, FieldError},
+    metrics, request_context,
     session::delivery::{IssuedBody, TokenDelivery, UserView},
     state::AppState,
     validation::{normalize_email, signup_errors},
@@ -107,6 +108,14 @@ pub async fn signup(
     state: web::Data<AppState>,
     body: web::Json<SignupRequest>,
 ) -> Result<HttpResponse, AppError> {
+    metrics::count_signup(sign_up(req, state, body).await)
+}
+
+async fn sign_up(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<SignupRequest>,
+) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
     let email = body.email.as_deref().map(normalize_email);
     let mut errors = signup_errors(email.as_deref(), body.password.as_deref());
@@ -131,6 +140,7 @@ pub async fn signup(
             return Err(err);
         }
     };
+    request_context::set_user_id(user.id);
     log::info!("signup: user_id={}", user.id);
     Ok(HttpResponse::Created().json(SignupResponse {
         status_code: 201,
@@ -156,6 +166,14 @@ pub async fn signup(
     )
 )]
 pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, AppError> {
+    metrics::count_login(log_in(req, state, body).await)
+}
+
+async fn log_in(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<LoginRequest>,

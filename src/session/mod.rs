@@ -42,6 +42,8 @@ use crate::{
     config::{CookieSettings, SessionSettings},
     db::{self, DbConnection, DbPool, models::User},
     errors::{AppError, AuthFailure, Invariant},
+    metrics::{self, Revocation},
+    request_context,
 };
 
 /// The caller of an authenticated request, as the database has it now.
@@ -148,6 +150,7 @@ impl Sessions {
             )?)
         })
         .await?;
+        request_context::set_user_id(user_id);
         log::info!("login: user_id={user_id}");
         self.issue(&user, &refresh, (expires_at - now).num_seconds(), delivery)
     }
@@ -168,6 +171,7 @@ impl Sessions {
             Err(err) => Err(err),
         };
         result.unwrap_or_else(|err| {
+            metrics::refresh_failed(&err);
             let mut response = err.error_response();
             if matches!(err, AppError::Unauthenticated(_)) {
                 delivery::clear_cookies(&mut response, &self.cookies);
@@ -205,10 +209,14 @@ impl Sessions {
         .await?;
         let user = match outcome {
             Outcome::Rotated(user) => {
+                metrics::refreshed(false);
+                request_context::set_user_id(user.id);
                 log::info!("refresh: user_id={}", user.id);
                 user
             }
             Outcome::Retried(user) => {
+                metrics::refreshed(true);
+                request_context::set_user_id(user.id);
                 log::info!(
                     "refresh retried within the reuse window: user_id={}",
                     user.id
@@ -225,6 +233,7 @@ impl Sessions {
             }
             Outcome::Reused(user_id) => {
                 self.cache.invalidate(user_id);
+                metrics::session_revoked(Revocation::Reuse);
                 log::warn!(
                     "refresh token reuse detected: user_id={user_id}; session revoked and access tokens invalidated"
                 );
@@ -249,6 +258,7 @@ impl Sessions {
     /// revocation could not be stored it answers 503 and keeps the cookies,
     /// so the client still holds what it needs to retry.
     pub async fn end(&self, req: &HttpRequest) -> HttpResponse {
+        metrics::logout();
         let family = self
             .cookies
             .refresh_token(req)
@@ -292,6 +302,8 @@ impl Sessions {
             match ended {
                 Ok(ended) => {
                     if let Some(id) = ended {
+                        metrics::session_revoked(Revocation::Logout);
+                        request_context::set_user_id(id);
                         log::info!("logout: user_id={id}");
                     }
                     HttpResponse::NoContent().finish()
@@ -413,6 +425,7 @@ fn session_user(id: i32, current: CachedSession, sv: i32) -> Result<SessionUser,
     if current.session_version != sv {
         return Err(AppError::Unauthenticated(AuthFailure::TokenRevoked));
     }
+    request_context::set_user_id(id);
     Ok(SessionUser {
         id,
         email: current.email,

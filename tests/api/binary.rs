@@ -107,6 +107,11 @@ impl RunningServer {
         (status, self.log.join("\n"))
     }
 
+    /// What it logged up to its "listening on" line.
+    pub fn start_up_log(&self) -> &[String] {
+        &self.log
+    }
+
     /// Stops the server and returns everything it logged.
     pub fn stop(mut self) -> String {
         std::thread::sleep(Duration::from_millis(300));

@@ -149,6 +149,15 @@ pub fn set_cookies(response: &Response) -> Vec<SetCookie> {
         .collect()
 }
 
+/// The (access, refresh) tokens a login or refresh response set as cookies.
+pub fn session_tokens(response: &Response) -> (String, String) {
+    let cookies = set_cookies(response);
+    (
+        find_cookie(&cookies, "accessToken").value,
+        find_cookie(&cookies, "refreshToken").value,
+    )
+}
+
 pub fn find_cookie(cookies: &[SetCookie], name: &str) -> SetCookie {
     cookies
         .iter()
@@ -595,7 +604,8 @@ pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
 /// The headers every response carries, whatever its status or origin in the
 /// stack: no framing, sniffing, referrer or server banner; the API CSP (the
-/// demo page keeps its own); and no caching of anything under /api.
+/// demo page keeps its own); no caching of anything under /api; and the
+/// request's id.
 pub fn assert_security_headers(response: &Response) {
     let what = format!("{} {}", response.status(), response.url().path());
     let headers = response.headers();
@@ -616,4 +626,8 @@ pub fn assert_security_headers(response: &Response) {
         assert_eq!(get("cache-control"), Some("no-store"), "{what}");
     }
     assert_eq!(get("server"), None, "{what}");
+    assert!(
+        get("x-request-id").is_some_and(|id| !id.is_empty()),
+        "{what}"
+    );
 }

@@ -1,14 +1,25 @@
-//! Runs the real binary and reads everything it logged: no password, token,
-//! cookie or email may appear, even at debug level.
+//! Runs the real binary and reads everything it logged, in both
+//! `LOG_FORMAT`s: no password, token, cookie or email may appear, even at
+//! debug level; every line of a request carries its request id.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::{
-    binary::{RunningServer, gateway},
-    helpers::{PASSWORD, TestDatabase, find_cookie, set_cookies},
+    binary::{RunningServer, gateway, run_to_exit},
+    helpers::{PASSWORD, TestDatabase, find_cookie, session_tokens, set_cookies},
 };
 
-async fn logs_never_contain_secrets_tokens_or_emails() {
+/// Sent with the successful login, to find that request's lines.
+const LOGIN_REQUEST_ID: &str = "login-probe-7f3a";
+
+/// What a whole session logged, and everything that must never appear.
+struct SessionLog {
+    log: String,
+    user_id: i64,
+    secrets: Vec<String>,
+}
+
+async fn run_session(format: &str) -> SessionLog {
     let database = TestDatabase::create().await;
     let mut command = gateway(env!("CARGO_MANIFEST_DIR").as_ref());
     command
@@ -16,6 +27,7 @@ async fn logs_never_contain_secrets_tokens_or_emails() {
         .env("DATABASE_URL", &database.url)
         .env("APP_PORT", "0")
         .env("RUST_LOG", "debug")
+        .env("LOG_FORMAT", format)
         // Every reuse is theft, so the theft warning is exercised too.
         .env("REFRESH_REUSE_WINDOW", "0s");
     let server = RunningServer::start(command);
@@ -39,14 +51,16 @@ async fn logs_never_contain_secrets_tokens_or_emails() {
     assert_eq!(wrong.status(), 401);
     let login = client
         .post(format!("{base}/api/auth/login"))
+        .header("x-request-id", LOGIN_REQUEST_ID)
         .json(&json!({ "username": email, "password": PASSWORD }))
         .send()
         .await
         .expect("login");
     assert_eq!(login.status(), 200);
-    let cookies = set_cookies(&login);
-    let access = find_cookie(&cookies, "accessToken").value;
-    let refresh = find_cookie(&cookies, "refreshToken").value;
+    let (access, refresh) = session_tokens(&login);
+    let user_id = login.json::<Value>().await.expect("json")["id"]
+        .as_i64()
+        .expect("id");
     let me = client
         .get(format!("{base}/api/auth/me?probe=1"))
         .header("cookie", format!("accessToken={access}"))
@@ -87,7 +101,40 @@ async fn logs_never_contain_secrets_tokens_or_emails() {
     assert_eq!(logout.status(), 204);
 
     let log = server.stop();
+    // Not even a fragment of a JWT.
+    let signature = access.rsplit('.').next().expect("jwt").to_owned();
+    let secrets = [
+        PASSWORD,
+        "not-the-password",
+        &access,
+        &refresh,
+        &new_refresh,
+        email,
+        "probe=1",
+        &signature,
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    SessionLog {
+        log,
+        user_id,
+        secrets,
+    }
+}
 
+fn assert_no_secrets(session: &SessionLog) {
+    for secret in &session.secrets {
+        assert!(
+            !session.log.contains(secret.as_str()),
+            "the log contains `{secret}`:\n{}",
+            session.log
+        );
+    }
+}
+
+async fn text_logs_never_contain_secrets_tokens_or_emails() {
+    let session = run_session("text").await;
+    let log = &session.log;
     // The log did record the events, by user id.
     assert!(log.contains("login: user_id="), "{log}");
     assert!(log.contains("login failed: user_id="), "{log}");
@@ -104,20 +151,84 @@ async fn logs_never_contain_secrets_tokens_or_emails() {
         ),
         "{log}"
     );
-    for secret in [
-        PASSWORD,
-        "not-the-password",
-        &access,
-        &refresh,
-        &new_refresh,
-        email,
-        "probe=1",
-    ] {
-        assert!(!log.contains(secret), "the log contains `{secret}`:\n{log}");
-    }
-    // Not even a fragment of a JWT.
-    let signature = access.rsplit('.').next().expect("jwt");
-    assert!(!log.contains(signature));
+    // The login's event line and its request line carry its id.
+    let tagged: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(&format!("request_id={LOGIN_REQUEST_ID}]")))
+        .collect();
+    assert!(
+        tagged.iter().any(|l| l.contains("login: user_id=")),
+        "{log}"
+    );
+    assert!(
+        tagged.iter().any(|l| l.contains("POST /api/auth/login 200")
+            && l.ends_with(&format!("user_id={}", session.user_id))),
+        "{log}"
+    );
+    assert_no_secrets(&session);
 }
 
-crate::tests![logs_never_contain_secrets_tokens_or_emails,];
+async fn json_logs_are_one_object_per_line_and_never_contain_secrets() {
+    let session = run_session("json").await;
+    let lines: Vec<Value> = session
+        .log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for line in &lines {
+        for field in ["ts", "level", "target", "message"] {
+            assert!(line[field].is_string(), "{field} in {line}");
+        }
+    }
+    let find = |pred: &dyn Fn(&Value) -> bool| {
+        lines
+            .iter()
+            .find(|l| pred(l))
+            .unwrap_or_else(|| panic!("no such line in\n{}", session.log))
+            .clone()
+    };
+    let message = |l: &Value, text: &str| l["message"].as_str().is_some_and(|m| m.contains(text));
+    let event = find(&|l| message(l, "login: user_id="));
+    assert_eq!(event["request_id"], LOGIN_REQUEST_ID, "{event}");
+    let request = find(&|l| l["request_id"] == LOGIN_REQUEST_ID && l["status"].is_number());
+    assert_eq!(request["method"], "POST");
+    assert_eq!(request["route"], "/api/auth/login");
+    assert_eq!(request["status"], 200);
+    assert!(
+        request["latency_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+        "{request}"
+    );
+    assert_eq!(request["user_id"], session.user_id, "{request}");
+    assert_eq!(request["level"], "INFO");
+    // A request line the server named the id of; authenticated: the user.
+    let me = find(&|l| l["route"] == "/api/auth/me");
+    assert_eq!(me["user_id"], session.user_id, "{me}");
+    assert_eq!(me["request_id"].as_str().map(str::len), Some(32), "{me}");
+    let theft = find(&|l| message(l, "refresh token reuse detected"));
+    assert_eq!(theft["level"], "WARN");
+    assert!(theft["request_id"].is_string(), "{theft}");
+    let csrf = find(&|l| message(l, "csrf rejected: POST /api/people"));
+    assert!(csrf["request_id"].is_string(), "{csrf}");
+    // Start-up lines belong to no request.
+    let listening = find(&|l| message(l, "listening on"));
+    assert!(listening.get("request_id").is_none(), "{listening}");
+    assert_no_secrets(&session);
+}
+
+async fn an_unknown_log_format_stops_start_up_naming_the_variable() {
+    let mut command = gateway(env!("CARGO_MANIFEST_DIR").as_ref());
+    command
+        .env("APP_ENV", "test")
+        .env("APP_PORT", "0")
+        .env("LOG_FORMAT", "xml");
+    let (status, log) = run_to_exit(command);
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("LOG_FORMAT is invalid"), "{log}");
+    assert!(!log.contains("listening on"), "{log}");
+}
+
+crate::tests![
+    text_logs_never_contain_secrets_tokens_or_emails,
+    json_logs_are_one_object_per_line_and_never_contain_secrets,
+    an_unknown_log_format_stops_start_up_naming_the_variable,
+];

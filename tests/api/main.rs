@@ -26,9 +26,11 @@ mod login;
 mod logout;
 mod logs;
 mod openapi;
+mod metrics;
 mod people;
 mod pg_cluster;
 mod refresh;
+mod request_id;
 mod sessions;
 mod signup;
 mod sqlite_wal;
@@ -51,8 +53,10 @@ fn main() -> std::process::ExitCode {
         logout::tests,
         logs::tests,
         openapi::tests,
+        metrics::tests,
         people::tests,
         refresh::tests,
+        request_id::tests,
         sessions::tests,
         signup::tests,
         sqlite_wal::tests,
