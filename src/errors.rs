@@ -30,6 +30,9 @@ pub enum AuthFailure {
     TokenInvalid,
     /// Authentic but ended by logout or theft detection, or the user is gone.
     TokenRevoked,
+    /// Several values for one session cookie name (cookie tossing): none is
+    /// used.
+    DuplicateCookie,
     InvalidCredentials,
     RefreshTokenMissing,
     RefreshTokenInvalid,
@@ -45,6 +48,10 @@ impl AuthFailure {
             AuthFailure::TokenExpired => ("token_expired", "Access token expired"),
             AuthFailure::TokenInvalid => ("token_invalid", "Access token invalid"),
             AuthFailure::TokenRevoked => ("token_revoked", "Session has ended; log in again"),
+            AuthFailure::DuplicateCookie => (
+                "cookie_duplicated",
+                "Several session cookies were sent; log out to clear them, then log in again",
+            ),
             AuthFailure::InvalidCredentials => {
                 ("invalid_credentials", "Invalid username or password")
             }
@@ -63,9 +70,10 @@ impl AuthFailure {
 
     fn www_authenticate(self) -> &'static str {
         match self {
-            AuthFailure::TokenExpired | AuthFailure::TokenInvalid | AuthFailure::TokenRevoked => {
-                "Bearer error=\"invalid_token\""
-            }
+            AuthFailure::TokenExpired
+            | AuthFailure::TokenInvalid
+            | AuthFailure::TokenRevoked
+            | AuthFailure::DuplicateCookie => "Bearer error=\"invalid_token\"",
             _ => "Bearer",
         }
     }

@@ -138,15 +138,22 @@ pub fn clear_expired_family(
     .map(|n| n > 0)
 }
 
-/// Logout by user: ends the refresh session and every access token.
+/// Logout by access token: ends the refresh session and every access
+/// token, if `session_version` is still the token's (a stale token's session
+/// has ended already, and must not end a newer one).
 pub fn end_for_user(
     conn: &mut DbConnection,
     user_id: i32,
+    session_version: i32,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(users::table.find(user_id))
-        .set(end_session(now))
-        .execute(conn)
+    diesel::update(
+        users::table
+            .find(user_id)
+            .filter(users::session_version.eq(session_version)),
+    )
+    .set(end_session(now))
+    .execute(conn)
 }
 
 pub fn session_state(conn: &mut DbConnection, user_id: i32) -> QueryResult<Option<SessionState>> {

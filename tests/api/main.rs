@@ -13,6 +13,7 @@
 mod auth_tokens;
 mod binary;
 mod cli;
+mod cookie_tossing;
 mod cors;
 mod csrf;
 mod harness;
@@ -35,6 +36,7 @@ fn main() -> std::process::ExitCode {
     harness::main(&[
         auth_tokens::tests,
         cli::tests,
+        cookie_tossing::tests,
         cors::tests,
         csrf::tests,
         headers::tests,
