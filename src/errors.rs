@@ -92,6 +92,10 @@ pub enum AppError {
     UnsupportedMediaType,
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The body did not arrive within `HTTP_BODY_TIMEOUT`
+    /// (src/body_deadline.rs).
+    #[error("request body timed out")]
+    RequestTimeout,
     #[error("unauthenticated: {0:?}")]
     Unauthenticated(AuthFailure),
     #[error("insufficient role")]
@@ -165,6 +169,7 @@ impl AppError {
             401 => AppError::Unauthenticated(AuthFailure::TokenMissing),
             404 => AppError::RouteNotFound,
             405 => AppError::MethodNotAllowed(Vec::new()),
+            408 => AppError::RequestTimeout,
             413 => AppError::PayloadTooLarge,
             415 => AppError::UnsupportedMediaType,
             s if s >= 500 => AppError::internal(Invariant("framework error")),
@@ -181,6 +186,7 @@ impl AppError {
                 "Content-Type must be application/json",
             ),
             AppError::PayloadTooLarge => ("payload_too_large", "Request body is too large"),
+            AppError::RequestTimeout => ("request_timeout", "Request was not received in time"),
             AppError::Unauthenticated(failure) => failure.code_and_message(),
             AppError::Forbidden => ("insufficient_role", "Insufficient permissions"),
             AppError::CsrfRejected => (
@@ -241,6 +247,7 @@ impl ResponseError for AppError {
             AppError::Validation(_) | AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden | AppError::CsrfRejected => StatusCode::FORBIDDEN,
             AppError::NotFound(_) | AppError::RouteNotFound => StatusCode::NOT_FOUND,

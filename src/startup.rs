@@ -12,6 +12,7 @@ use actix_web::{
 
 use crate::{
     accounts::{Accounts, PasswordError, PasswordHasher},
+    body_deadline::{BodyTimeout, body_deadline},
     config::{Environment, Settings},
     db::{self, DbSetupError},
     dev_secret::{self, DevSecretError},
@@ -116,6 +117,7 @@ fn run(
 ) -> Result<Server, StartupError> {
     let origins = settings.cors.allowed_origins.clone();
     let json_limit = settings.server.json_limit;
+    let http = settings.server.http;
     let static_dir = settings.static_files.dir.clone();
     let serve_static = std::path::Path::new(&static_dir).is_dir();
     let server = HttpServer::new(move || {
@@ -127,6 +129,7 @@ fn run(
                     .error_handler(|err, _| AppError::from_json_error(&err).into()),
             )
             .app_data(web::PayloadConfig::new(json_limit))
+            .app_data(web::Data::new(BodyTimeout(http.body_timeout)))
             .app_data(
                 web::QueryConfig::default()
                     .error_handler(|err, _| AppError::from_query_error(&err).into()),
@@ -135,6 +138,8 @@ fn run(
                 web::PathConfig::default()
                     .error_handler(|err, _| AppError::from_path_error(&err).into()),
             )
+            // Innermost: its 408 passes through CORS and the headers.
+            .wrap(middleware::from_fn(body_deadline))
             .wrap(cors(&origins))
             .wrap(middleware::from_fn(response_headers))
             .wrap(ErrorHandlers::new().default_handler(json_error_body))
@@ -152,6 +157,10 @@ fn run(
         app.default_service(web::to(routes::route_not_found))
     })
     .workers(settings.server.workers)
+    .keep_alive(http.keep_alive)
+    .client_request_timeout(http.head_timeout)
+    .client_disconnect_timeout(http.disconnect_timeout)
+    .max_connections(http.max_connections_per_worker)
     .listen(listener)
     .map_err(StartupError::Server)?
     .run();

@@ -16,6 +16,7 @@ mod cli;
 mod cookie_tossing;
 mod cors;
 mod csrf;
+mod edge;
 mod harness;
 mod headers;
 mod health;
@@ -39,6 +40,7 @@ fn main() -> std::process::ExitCode {
         cookie_tossing::tests,
         cors::tests,
         csrf::tests,
+        edge::tests,
         headers::tests,
         health::tests,
         input::tests,
