@@ -11,7 +11,7 @@ use actix_web::{
 };
 
 use crate::{
-    accounts::{Accounts, PasswordError, PasswordHasher},
+    accounts::{Accounts, ClientSlots, PasswordError, PasswordHasher},
     body_deadline::{BodyTimeout, body_deadline},
     config::{Environment, Settings},
     db::{self, DbSetupError},
@@ -102,7 +102,14 @@ pub async fn build_state(settings: &Settings) -> Result<web::Data<AppState>, Sta
     )?;
     Ok(web::Data::new(AppState {
         sessions,
-        accounts: Accounts::new(pool.clone(), passwords),
+        accounts: Accounts::new(
+            pool.clone(),
+            passwords,
+            ClientSlots::new(
+                settings.throttle.login_concurrency_per_ip,
+                settings.throttle.login_queue_timeout,
+            ),
+        ),
         db: pool,
         throttle: Throttle::new(&settings.throttle),
         origins: TrustedOrigins::new(&settings.cors.allowed_origins),

@@ -11,6 +11,7 @@
 //! and cargo-nextest work as usual.
 
 mod auth_tokens;
+mod bcrypt_fairness;
 mod binary;
 mod cli;
 mod cookie_tossing;
@@ -36,6 +37,7 @@ mod throttle;
 fn main() -> std::process::ExitCode {
     harness::main(&[
         auth_tokens::tests,
+        bcrypt_fairness::tests,
         cli::tests,
         cookie_tossing::tests,
         cors::tests,
