@@ -75,4 +75,23 @@ async fn a_stalled_body_gets_a_json_408_within_the_deadline_and_the_connection_c
     );
 }
 
-crate::tests![a_stalled_body_gets_a_json_408_within_the_deadline_and_the_connection_closes];
+/// Documents a limit rather than a feature (README, "Response headers"):
+/// actix's HTTP/1 codec answers a request it cannot parse by itself, before
+/// any middleware exists for it, with an empty 400 and no security headers.
+/// If an actix upgrade changes that, this test says so.
+async fn a_malformed_header_line_is_answered_by_the_codec_with_an_empty_400() {
+    let app = spawn_app_with(&[]).await;
+    let request = "GET /health HTTP/1.1\r\nHost: localhost\r\nno colon here\r\n\r\n".to_owned();
+    let (_, answer) = exchange(&app, request).await;
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a whole response");
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 400 "), "{answer}");
+    assert!(head.contains("content-length: 0"), "{answer}");
+    assert!(body.is_empty(), "{answer}");
+    assert!(!head.contains("x-content-type-options"), "{answer}");
+}
+
+crate::tests![
+    a_stalled_body_gets_a_json_408_within_the_deadline_and_the_connection_closes,
+    a_malformed_header_line_is_answered_by_the_codec_with_an_empty_400,
+];
