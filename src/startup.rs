@@ -107,6 +107,7 @@ pub async fn build_state(settings: &Settings) -> Result<web::Data<AppState>, Sta
             passwords,
             ClientSlots::new(
                 settings.throttle.login_concurrency_per_ip,
+                settings.passwords.bcrypt_max_concurrency,
                 settings.throttle.login_queue_timeout,
             ),
         ),

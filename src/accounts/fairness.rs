@@ -5,7 +5,10 @@
 //! with a self-registered account (whose right password the throttle never
 //! charges) could fill the queue and make everyone else's login wait behind
 //! its whole storm. More checks from the same address wait their turn, up
-//! to `LOGIN_QUEUE_TIMEOUT`, then get 429.
+//! to `LOGIN_QUEUE_TIMEOUT`, then get 429. One address never gets every
+//! bcrypt permit: its share is at most `BCRYPT_MAX_CONCURRENCY - 1` (when
+//! there are two or more), so another client's check finds a permit free
+//! instead of queueing behind the storm.
 
 use std::{
     collections::HashMap,
@@ -35,9 +38,11 @@ pub struct Slot<'a> {
 }
 
 impl ClientSlots {
-    pub fn new(per_client: usize, wait: Duration) -> Self {
+    /// `per_client` is `LOGIN_MAX_CONCURRENT_PER_IP`, `bcrypt_permits`
+    /// `BCRYPT_MAX_CONCURRENCY`.
+    pub fn new(per_client: usize, bcrypt_permits: usize, wait: Duration) -> Self {
         ClientSlots {
-            per_client: per_client.max(1),
+            per_client: share(per_client, bcrypt_permits),
             wait,
             clients: Mutex::new(HashMap::new()),
         }
@@ -88,6 +93,11 @@ impl ClientSlots {
     }
 }
 
+/// A client's slots: as configured, but leaving one bcrypt permit to others.
+fn share(per_client: usize, bcrypt_permits: usize) -> usize {
+    per_client.min(bcrypt_permits.saturating_sub(1)).max(1)
+}
+
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
         drop(self.permit.take());
@@ -111,9 +121,20 @@ mod tests {
         s.parse().expect("test address")
     }
 
+    #[test]
+    fn one_client_never_gets_every_bcrypt_permit() {
+        assert_eq!(share(2, 2), 1);
+        assert_eq!(share(2, 3), 2);
+        assert_eq!(share(2, 16), 2);
+        assert_eq!(share(8, 4), 3);
+        // With a single permit there is nothing to leave.
+        assert_eq!(share(2, 1), 1);
+        assert_eq!(share(1, 64), 1);
+    }
+
     #[actix_web::test]
     async fn one_client_gets_at_most_its_slots_while_others_are_served_at_once() {
-        let slots = ClientSlots::new(2, Duration::from_secs(5));
+        let slots = ClientSlots::new(2, 8, Duration::from_secs(5));
         let a1 = slots.acquire(ip("192.0.2.1")).await.expect("first");
         let _a2 = slots.acquire(ip("192.0.2.1")).await.expect("second");
         let mut third = Box::pin(slots.acquire(ip("192.0.2.1")));
@@ -135,7 +156,7 @@ mod tests {
 
     #[actix_web::test]
     async fn a_client_waits_at_most_the_queue_timeout_then_gets_429() {
-        let slots = ClientSlots::new(1, Duration::from_millis(30));
+        let slots = ClientSlots::new(1, 8, Duration::from_millis(30));
         let _held = slots.acquire(ip("192.0.2.1")).await.expect("first");
         let refused = slots.acquire(ip("192.0.2.1")).await;
         assert!(matches!(
@@ -148,7 +169,7 @@ mod tests {
 
     #[actix_web::test]
     async fn clients_are_forgotten_when_their_last_check_ends_or_gives_up() {
-        let slots = ClientSlots::new(1, Duration::from_secs(5));
+        let slots = ClientSlots::new(1, 8, Duration::from_secs(5));
         let held = slots.acquire(ip("192.0.2.1")).await.expect("first");
         // A wait abandoned midway (the client went away) leaves no trace.
         assert!(
