@@ -166,7 +166,7 @@ async fn victim_during_a_right_password_storm(
     };
 
     println!(
-        "\nvictim login from 127.0.0.2 vs a {connections}-connection right-password storm from 127.0.0.1 (LOGIN_MAX_CONCURRENT_PER_IP {per_ip})"
+        "\nvictim login from 127.0.0.2 vs a {connections}-connection right-password storm from 127.0.0.1 (LOGIN_MAX_CONCURRENT_PER_IP {per_ip}, at most BCRYPT_MAX_CONCURRENCY - 1)"
     );
     let idle = victim().await;
     report("idle  victim POST /api/auth/login", &idle);

@@ -454,8 +454,15 @@ mod tests {
         }
     }
 
-    fn retry_after(result: Result<Admission<'_>, AppError>) -> u64 {
-        match result {
+    /// A failed login of `email` from CLIENT at `now`.
+    fn fail(throttle: &Throttle, email: &str, now: Instant) {
+        admitted(throttle.begin_login_at(email, CLIENT, now)).failed_at(now);
+    }
+
+    /// The `Retry-After` of a login of `email` from CLIENT at `now`, which
+    /// must be refused.
+    fn refused_for(throttle: &Throttle, email: &str, now: Instant) -> u64 {
+        match throttle.begin_login_at(email, CLIENT, now) {
             Err(AppError::TooManyRequests { retry_after_secs }) => retry_after_secs,
             Err(other) => panic!("unexpected error {other:?}"),
             Ok(_) => panic!("attempt allowed"),
@@ -587,46 +594,34 @@ mod tests {
     fn a_login_needs_both_budgets_and_a_refusal_costs_nothing() {
         let throttle = Throttle::new(&settings(limit(2, 60), limit(3, 60)));
         let t0 = Instant::now();
-        admitted(throttle.begin_login_at("ada@example.com", CLIENT, t0)).failed_at(t0);
-        admitted(throttle.begin_login_at("ada@example.com", CLIENT, t0)).failed_at(t0);
-        assert_eq!(
-            retry_after(throttle.begin_login_at("ada@example.com", CLIENT, t0)),
-            30
-        );
+        fail(&throttle, "ada@example.com", t0);
+        fail(&throttle, "ada@example.com", t0);
+        assert_eq!(refused_for(&throttle, "ada@example.com", t0), 30);
         // The refused attempt did not use the client's budget: one is left.
-        admitted(throttle.begin_login_at("bob@example.com", CLIENT, t0)).failed_at(t0);
-        assert_eq!(
-            retry_after(throttle.begin_login_at("eve@example.com", CLIENT, t0)),
-            20
-        );
+        fail(&throttle, "bob@example.com", t0);
+        assert_eq!(refused_for(&throttle, "eve@example.com", t0), 20);
     }
 
     #[test]
     fn when_both_budgets_are_empty_retry_after_is_the_longer_wait() {
         let throttle = Throttle::new(&settings(limit(1, 60), limit(2, 10)));
         let t0 = Instant::now();
-        admitted(throttle.begin_login_at("ada@example.com", CLIENT, t0)).failed_at(t0);
-        admitted(throttle.begin_login_at("bob@example.com", CLIENT, t0)).failed_at(t0);
+        fail(&throttle, "ada@example.com", t0);
+        fail(&throttle, "bob@example.com", t0);
         // The client's budget refills in 5 s, ada's in 60 s.
-        assert_eq!(
-            retry_after(throttle.begin_login_at("ada@example.com", CLIENT, t0)),
-            60
-        );
-        assert_eq!(
-            retry_after(throttle.begin_login_at("eve@example.com", CLIENT, t0)),
-            5
-        );
+        assert_eq!(refused_for(&throttle, "ada@example.com", t0), 60);
+        assert_eq!(refused_for(&throttle, "eve@example.com", t0), 5);
     }
 
     #[test]
     fn success_forgets_the_account_failures_and_returns_the_client_attempt() {
         let throttle = Throttle::new(&settings(limit(2, 60), limit(2, 60)));
         let t0 = Instant::now();
-        admitted(throttle.begin_login_at("ada@example.com", CLIENT, t0)).failed_at(t0);
+        fail(&throttle, "ada@example.com", t0);
         admitted(throttle.begin_login_at("ada@example.com", CLIENT, t0)).succeeded();
         assert_eq!(throttle.login_account.len(), 0);
         // The client still carries its one failure, not the success.
-        admitted(throttle.begin_login_at("ada@example.com", CLIENT, t0)).failed_at(t0);
+        fail(&throttle, "ada@example.com", t0);
         assert!(
             throttle
                 .begin_login_at("ada@example.com", CLIENT, t0)
@@ -641,11 +636,8 @@ mod tests {
         for _ in 0..5 {
             admitted(throttle.begin_login_at("ada@example.com", CLIENT, t0)).cancel();
         }
-        admitted(throttle.begin_login_at("ada@example.com", CLIENT, t0)).failed_at(t0);
-        assert_eq!(
-            retry_after(throttle.begin_login_at("ada@example.com", CLIENT, t0)),
-            60
-        );
+        fail(&throttle, "ada@example.com", t0);
+        assert_eq!(refused_for(&throttle, "ada@example.com", t0), 60);
     }
 
     #[test]
@@ -689,10 +681,7 @@ mod tests {
             attempt.failed_at(t0);
         }
         // Now the failures themselves fill the budget: refused with the wait.
-        assert_eq!(
-            retry_after(throttle.begin_login_at("ada@example.com", CLIENT, t0)),
-            20
-        );
+        assert_eq!(refused_for(&throttle, "ada@example.com", t0), 20);
     }
 
     #[test]
