@@ -87,7 +87,27 @@ async fn a_planted_refresh_cookie_cannot_shadow_the_victims_revoke_or_refresh() 
     .await;
 }
 
+async fn logout_with_two_access_cookies_ends_both_sessions() {
+    let app = spawn_app().await;
+    let (attacker, _) = tokens_of(&app, "eve@example.com").await;
+    let (victim, _) = tokens_of(&app, "ada@example.com").await;
+    let cookie = format!("accessToken={attacker}; accessToken={victim}");
+    let response = send(&app, Method::POST, "/api/auth/logout", &cookie).await;
+    assert_eq!(response.status(), 204);
+    assert_eq!(app.stored_session("ada@example.com"), (None, None));
+    assert_eq!(app.stored_session("eve@example.com"), (None, None));
+    let response = send(
+        &app,
+        Method::GET,
+        "/api/auth/me",
+        &format!("accessToken={victim}"),
+    )
+    .await;
+    assert_error(response, 401, "token_revoked").await;
+}
+
 crate::tests![
     duplicate_access_cookies_authenticate_no_one_on_me_or_on_a_write,
     a_planted_refresh_cookie_cannot_shadow_the_victims_revoke_or_refresh,
+    logout_with_two_access_cookies_ends_both_sessions,
 ];
