@@ -121,6 +121,16 @@ impl TrustedProxies {
     }
 }
 
+/// The key a client is counted under (throttling, the bcrypt bound): its
+/// address, but one IPv6 host usually owns a whole /64, so keying by full
+/// address would hand it 2^64 budgets.
+pub fn budget_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        v4 => v4,
+    }
+}
+
 /// The client address of a request.
 pub fn client_ip(req: &HttpRequest, trusted: &TrustedProxies) -> IpAddr {
     // Only a non-TCP transport has no peer; sharing one budget is the
@@ -223,6 +233,21 @@ mod tests {
             let err = TrustedProxies::parse(entry).expect_err(entry);
             assert!(err.contains(reason), "{entry}: {err}");
         }
+    }
+
+    #[test]
+    fn clients_are_counted_by_address_and_ipv6_by_its_64_bit_prefix() {
+        assert_eq!(budget_key(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(
+            budget_key(ip("2001:db8:1:2:aaaa::1")),
+            budget_key(ip("2001:db8:1:2:bbbb::2"))
+        );
+        assert_ne!(
+            budget_key(ip("2001:db8:1:2::1")),
+            budget_key(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(budget_key(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
+        assert_eq!(budget_key(ip("192.0.2.1")), ip("192.0.2.1"));
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub enum AuthFailure {
     TokenInvalid,
     /// Authentic but ended by logout or theft detection, or the user is gone.
     TokenRevoked,
+    /// Several values for one session cookie name (cookie tossing): none is
+    /// used.
+    DuplicateCookie,
     InvalidCredentials,
     RefreshTokenMissing,
     RefreshTokenInvalid,
@@ -45,6 +48,10 @@ impl AuthFailure {
             AuthFailure::TokenExpired => ("token_expired", "Access token expired"),
             AuthFailure::TokenInvalid => ("token_invalid", "Access token invalid"),
             AuthFailure::TokenRevoked => ("token_revoked", "Session has ended; log in again"),
+            AuthFailure::DuplicateCookie => (
+                "cookie_duplicated",
+                "Several session cookies were sent; log out to clear them, then log in again",
+            ),
             AuthFailure::InvalidCredentials => {
                 ("invalid_credentials", "Invalid username or password")
             }
@@ -63,9 +70,10 @@ impl AuthFailure {
 
     fn www_authenticate(self) -> &'static str {
         match self {
-            AuthFailure::TokenExpired | AuthFailure::TokenInvalid | AuthFailure::TokenRevoked => {
-                "Bearer error=\"invalid_token\""
-            }
+            AuthFailure::TokenExpired
+            | AuthFailure::TokenInvalid
+            | AuthFailure::TokenRevoked
+            | AuthFailure::DuplicateCookie => "Bearer error=\"invalid_token\"",
             _ => "Bearer",
         }
     }
@@ -84,6 +92,10 @@ pub enum AppError {
     UnsupportedMediaType,
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The body did not arrive within `HTTP_BODY_TIMEOUT`
+    /// (src/body_deadline.rs).
+    #[error("request body timed out")]
+    RequestTimeout,
     #[error("unauthenticated: {0:?}")]
     Unauthenticated(AuthFailure),
     #[error("insufficient role")]
@@ -163,6 +175,7 @@ impl AppError {
             401 => AppError::Unauthenticated(AuthFailure::TokenMissing),
             404 => AppError::RouteNotFound,
             405 => AppError::MethodNotAllowed(Vec::new()),
+            408 => AppError::RequestTimeout,
             413 => AppError::PayloadTooLarge,
             415 => AppError::UnsupportedMediaType,
             s if s >= 500 => AppError::internal(Invariant("framework error")),
@@ -179,6 +192,7 @@ impl AppError {
                 "Content-Type must be application/json",
             ),
             AppError::PayloadTooLarge => ("payload_too_large", "Request body is too large"),
+            AppError::RequestTimeout => ("request_timeout", "Request was not received in time"),
             AppError::Unauthenticated(failure) => failure.code_and_message(),
             AppError::Forbidden => ("insufficient_role", "Insufficient permissions"),
             AppError::CsrfRejected => (
@@ -239,6 +253,7 @@ impl ResponseError for AppError {
             AppError::Validation(_) | AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden | AppError::CsrfRejected => StatusCode::FORBIDDEN,
             AppError::NotFound(_) | AppError::RouteNotFound => StatusCode::NOT_FOUND,

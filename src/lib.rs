@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod blocking;
+pub mod body_deadline;
 pub mod cli;
 pub mod client_ip;
 pub mod config;

@@ -21,20 +21,29 @@ pub enum Refusal {
 impl TrustedOrigins {
     pub fn new(allowed: &[String]) -> Self {
         TrustedOrigins {
-            allowed: allowed.iter().map(|o| normalise(o)).collect(),
+            allowed: allowed.iter().filter_map(|o| normalise(o)).collect(),
         }
     }
 
     /// `own` is the origin the request was addressed to, `scheme://host`.
+    /// `sec_fetch_site` holds every `Sec-Fetch-Site` value received: a
+    /// request may repeat the header, and none of the copies is privileged.
     pub fn check(
         &self,
         origins: &[&str],
-        sec_fetch_site: Option<&str>,
+        sec_fetch_site: &[&str],
         own: &str,
     ) -> Result<(), Refusal> {
-        if sec_fetch_site.is_some_and(|site| site.eq_ignore_ascii_case("cross-site")) {
+        let sites: Vec<&str> = sec_fetch_site
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect();
+        if sites.iter().any(|s| s.eq_ignore_ascii_case("cross-site")) {
             return Err(Refusal::CrossSite);
         }
+        let same_origin =
+            !sites.is_empty() && sites.iter().all(|s| s.eq_ignore_ascii_case("same-origin"));
         match origins {
             // Not a browser, or one too old to send Origin on writes; such a
             // browser still keeps SameSite=Strict cookies to the same site.
@@ -43,36 +52,65 @@ impl TrustedOrigins {
             // `null`. So does a same-origin form post when the page's
             // referrer policy is no-referrer, and the browser then says so in
             // Sec-Fetch-Site, which no page can set.
-            ["null"]
-                if sec_fetch_site.is_some_and(|site| site.eq_ignore_ascii_case("same-origin")) =>
-            {
-                Ok(())
-            }
+            ["null"] if same_origin => Ok(()),
             ["null"] => Err(Refusal::OpaqueOrigin),
-            [origin] => {
-                let origin = normalise(origin);
-                if origin == normalise(own) || self.allowed.contains(&origin) {
+            [origin] => match normalise(origin) {
+                Some(origin)
+                    if normalise(own).as_ref() == Some(&origin)
+                        || self.allowed.contains(&origin) =>
+                {
                     Ok(())
-                } else {
-                    Err(Refusal::ForeignOrigin)
                 }
-            }
+                _ => Err(Refusal::ForeignOrigin),
+            },
             _ => Err(Refusal::AmbiguousOrigin),
         }
     }
 }
 
-/// Lower-case, without the default port, as browsers serialise origins.
-pub fn normalise(origin: &str) -> String {
+/// `scheme://host[:port]` lower-cased and without the default port, as
+/// browsers serialise origins; `None` for anything else (a path, user info,
+/// a second port), which then matches nothing.
+pub fn normalise(origin: &str) -> Option<String> {
     let origin = origin.to_ascii_lowercase();
-    for (scheme, port) in [("http://", ":80"), ("https://", ":443")] {
-        if origin.starts_with(scheme)
-            && let Some(bare) = origin.strip_suffix(port)
-        {
-            return bare.to_owned();
+    let (scheme, authority) = origin.split_once("://")?;
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    // An IPv6 literal keeps its colons inside the brackets.
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(rest) => {
+            let (inside, after) = rest.split_once(']')?;
+            let port = match after {
+                "" => None,
+                _ => Some(after.strip_prefix(':')?),
+            };
+            (&authority[..inside.len() + 2], port)
         }
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '[' | ']' | ':'));
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    if !(scheme_ok && host_ok && port_ok) {
+        return None;
     }
-    origin
+    let default_port = match scheme {
+        "http" => Some("80"),
+        "https" => Some("443"),
+        _ => None,
+    };
+    Some(match port {
+        Some(port) if Some(port) != default_port => format!("{scheme}://{host}:{port}"),
+        _ => format!("{scheme}://{host}"),
+    })
 }
 
 #[cfg(test)]
@@ -94,13 +132,9 @@ mod tests {
             "https://api.example.com:443",
             "https://app.example.com",
         ] {
-            assert_eq!(
-                p.check(&[origin], Some("same-site"), OWN),
-                Ok(()),
-                "{origin}"
-            );
+            assert_eq!(p.check(&[origin], &["same-site"], OWN), Ok(()), "{origin}");
         }
-        assert_eq!(p.check(&[], None, OWN), Ok(()));
+        assert_eq!(p.check(&[], &[], OWN), Ok(()));
     }
 
     #[test]
@@ -113,13 +147,13 @@ mod tests {
             "https://api.example.com.evil.test",
         ] {
             assert_eq!(
-                p.check(&[origin], Some("same-site"), OWN),
+                p.check(&[origin], &["same-site"], OWN),
                 Err(Refusal::ForeignOrigin),
                 "{origin}"
             );
         }
         assert_eq!(
-            p.check(&[OWN, "https://evil.test"], None, OWN),
+            p.check(&[OWN, "https://evil.test"], &[], OWN),
             Err(Refusal::AmbiguousOrigin)
         );
     }
@@ -129,7 +163,7 @@ mod tests {
         let p = policy();
         for origins in [&[][..], &[OWN], &["https://app.example.com"]] {
             assert_eq!(
-                p.check(origins, Some("cross-site"), OWN),
+                p.check(origins, &["cross-site"], OWN),
                 Err(Refusal::CrossSite)
             );
         }
@@ -138,17 +172,72 @@ mod tests {
     #[test]
     fn a_null_origin_passes_only_when_the_browser_says_same_origin() {
         let p = policy();
-        assert_eq!(p.check(&["null"], Some("same-origin"), OWN), Ok(()));
-        for site in [None, Some("same-site"), Some("none")] {
+        assert_eq!(p.check(&["null"], &["same-origin"], OWN), Ok(()));
+        for site in [&[][..], &["same-site"], &["none"]] {
             assert_eq!(p.check(&["null"], site, OWN), Err(Refusal::OpaqueOrigin));
         }
     }
 
     #[test]
     fn default_ports_are_dropped_and_others_kept() {
-        assert_eq!(normalise("http://a.test:80"), "http://a.test");
-        assert_eq!(normalise("https://a.test:443"), "https://a.test");
-        assert_eq!(normalise("http://a.test:443"), "http://a.test:443");
-        assert_eq!(normalise("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+        for (origin, normal) in [
+            ("http://a.test:80", "http://a.test"),
+            ("https://a.test:443", "https://a.test"),
+            ("HTTPS://A.Test", "https://a.test"),
+            ("http://a.test:443", "http://a.test:443"),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("http://[::1]:80", "http://[::1]"),
+            ("http://[::1]:8080", "http://[::1]:8080"),
+        ] {
+            assert_eq!(normalise(origin).as_deref(), Some(normal), "{origin}");
+        }
+    }
+
+    #[test]
+    fn malformed_origins_normalise_to_nothing_and_match_nothing() {
+        for origin in [
+            "http://localhost:4200:80",
+            "http://localhost:80:4200",
+            "http://user@localhost:4200",
+            "http://localhost:4200/",
+            "http://localhost:",
+            "http://localhost:123456",
+            "http://",
+            "localhost:4200",
+            "http://[::1]x",
+            "http://[::1",
+        ] {
+            assert_eq!(normalise(origin), None, "{origin}");
+        }
+        let p = TrustedOrigins::new(&["http://localhost:4200".to_owned()]);
+        assert_eq!(
+            p.check(&["http://localhost:4200:80"], &[], OWN),
+            Err(Refusal::ForeignOrigin)
+        );
+        assert_eq!(p.check(&["http://localhost:4200"], &[], OWN), Ok(()));
+    }
+
+    #[test]
+    fn every_sec_fetch_site_value_counts() {
+        let p = policy();
+        for sites in [
+            &["same-origin", "cross-site"][..],
+            &["cross-site", "same-origin"],
+            &["same-origin, cross-site"],
+        ] {
+            assert_eq!(
+                p.check(&[OWN], sites, OWN),
+                Err(Refusal::CrossSite),
+                "{sites:?}"
+            );
+        }
+        assert_eq!(
+            p.check(&["null"], &["same-origin", "same-site"], OWN),
+            Err(Refusal::OpaqueOrigin)
+        );
+        assert_eq!(
+            p.check(&["null"], &["same-origin", "same-origin"], OWN),
+            Ok(())
+        );
     }
 }

@@ -11,7 +11,8 @@ use actix_web::{
 };
 
 use crate::{
-    accounts::{Accounts, PasswordError, PasswordHasher},
+    accounts::{Accounts, ClientSlots, PasswordError, PasswordHasher},
+    body_deadline::{BodyTimeout, body_deadline},
     config::{Environment, Settings},
     db::{self, DbSetupError},
     dev_secret::{self, DevSecretError},
@@ -145,7 +146,7 @@ pub async fn build_state(settings: &Settings) -> Result<web::Data<AppState>, Sta
             settings.database.timeouts,
             Arc::downgrade(&cache),
         )
-            .map_err(StartupError::Listener)?;
+        .map_err(StartupError::Listener)?;
     }
     let sessions = Sessions::new(
         &settings.session,
@@ -156,7 +157,15 @@ pub async fn build_state(settings: &Settings) -> Result<web::Data<AppState>, Sta
     )?;
     Ok(web::Data::new(AppState {
         sessions,
-        accounts: Accounts::new(pool.clone(), passwords),
+        accounts: Accounts::new(
+            pool.clone(),
+            passwords,
+            ClientSlots::new(
+                settings.throttle.login_concurrency_per_ip,
+                settings.passwords.bcrypt_max_concurrency,
+                settings.throttle.login_queue_timeout,
+            ),
+        ),
         db: pool,
         throttle: Throttle::new(&settings.throttle),
         origins: TrustedOrigins::new(&settings.cors.allowed_origins),
@@ -171,6 +180,7 @@ fn run(
 ) -> Result<Server, StartupError> {
     let origins = settings.cors.allowed_origins.clone();
     let json_limit = settings.server.json_limit;
+    let http = settings.server.http;
     let static_dir = settings.static_files.dir.clone();
     let serve_static = std::path::Path::new(&static_dir).is_dir();
     let server = HttpServer::new(move || {
@@ -182,6 +192,7 @@ fn run(
                     .error_handler(|err, _| AppError::from_json_error(&err).into()),
             )
             .app_data(web::PayloadConfig::new(json_limit))
+            .app_data(web::Data::new(BodyTimeout(http.body_timeout)))
             .app_data(
                 web::QueryConfig::default()
                     .error_handler(|err, _| AppError::from_query_error(&err).into()),
@@ -190,6 +201,8 @@ fn run(
                 web::PathConfig::default()
                     .error_handler(|err, _| AppError::from_path_error(&err).into()),
             )
+            // Innermost: its 408 passes through CORS and the headers.
+            .wrap(middleware::from_fn(body_deadline))
             .wrap(cors(&origins))
             .wrap(middleware::from_fn(response_headers))
             .wrap(ErrorHandlers::new().default_handler(json_error_body))
@@ -211,6 +224,10 @@ fn run(
     // start many servers in one process and want no signal handling.
     .disable_signals()
     .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
+    .keep_alive(http.keep_alive)
+    .client_request_timeout(http.head_timeout)
+    .client_disconnect_timeout(http.disconnect_timeout)
+    .max_connections(http.max_connections_per_worker)
     .listen(listener)
     .map_err(StartupError::Server)?
     .run();

@@ -11,22 +11,28 @@
 //! is full again). A fully drained key has its whole budget back one window
 //! after its last attempt, and never more than `max` attempts fit in a burst.
 //!
-//! A login attempt is taken from the budgets *before* the password is looked
-//! at and given back only when the password was right (or never checked), so
-//! concurrent guesses cannot all slip past a check that only counted failures
-//! after bcrypt had answered.
+//! A login attempt *reserves* room in both budgets before the password is
+//! looked at, and settles when the answer is known: only a failure is
+//! charged; a right password (or a check that never happened) releases its
+//! reservation. Concurrent guesses cannot overrun a budget while bcrypt is
+//! busy, since reservations count against the room left; and an attempt
+//! that finds the room taken only by reservations waits for them to settle
+//! instead of being refused, so a right password is never refused because
+//! other attempts were in flight.
 
 use std::{
     collections::HashMap,
     hash::Hash,
-    net::{IpAddr, Ipv6Addr},
+    net::IpAddr,
     sync::{Mutex, MutexGuard, PoisonError},
     time::{Duration, Instant},
 };
 
 use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
 
 use crate::{
+    client_ip::budget_key as ip_key,
     config::{RateLimit, ThrottleSettings},
     errors::AppError,
 };
@@ -40,6 +46,18 @@ pub struct Throttle {
     login_account: Buckets<AccountKey>,
     login_ip: Buckets<IpAddr>,
     signup_ip: Buckets<IpAddr>,
+    /// How long a login waits for in-flight attempts to settle.
+    queue_timeout: Duration,
+    /// Woken whenever a login attempt settles.
+    settled: Notify,
+}
+
+/// What the budgets say about a new login attempt.
+enum Admission<'a> {
+    Admitted(LoginAttempt<'a>),
+    /// Only reservations of attempts in flight fill the budget: wait for
+    /// them to settle.
+    Busy,
 }
 
 impl Throttle {
@@ -48,14 +66,37 @@ impl Throttle {
             login_account: Buckets::new(settings.login_per_account, settings.max_entries),
             login_ip: Buckets::new(settings.login_per_ip, settings.max_entries),
             signup_ip: Buckets::new(settings.signup_per_ip, settings.max_entries),
+            queue_timeout: settings.login_queue_timeout,
+            settled: Notify::new(),
         }
     }
 
-    /// Takes one attempt from the account's and the client's login budgets,
-    /// or refuses with 429. `email` is the normalized identifier, whether or
-    /// not such an account exists, so the answer says nothing about existence.
-    pub fn begin_login(&self, email: &str, client: IpAddr) -> Result<LoginAttempt<'_>, AppError> {
-        self.begin_login_at(email, client, Instant::now())
+    /// Reserves one attempt in the account's and the client's login
+    /// budgets, or refuses with 429. `email` is the normalized identifier,
+    /// whether or not such an account exists, so the answer says nothing
+    /// about existence. While only attempts in flight fill a budget, waits
+    /// for them (up to `LOGIN_QUEUE_TIMEOUT`, then 429).
+    pub async fn begin_login(
+        &self,
+        email: &str,
+        client: IpAddr,
+    ) -> Result<LoginAttempt<'_>, AppError> {
+        let give_up = Instant::now() + self.queue_timeout;
+        loop {
+            // Registered before the check, so a settle in between is not missed.
+            let mut settled = std::pin::pin!(self.settled.notified());
+            settled.as_mut().enable();
+            let now = Instant::now();
+            match self.begin_login_at(email, client, now)? {
+                Admission::Admitted(attempt) => return Ok(attempt),
+                Admission::Busy => {}
+            }
+            let left = give_up.saturating_duration_since(now);
+            if left.is_zero() || actix_web::rt::time::timeout(left, settled).await.is_err() {
+                log::info!("login throttled: attempts in flight did not settle in time");
+                return Err(too_many(Duration::from_secs(1)));
+            }
+        }
     }
 
     fn begin_login_at(
@@ -63,28 +104,39 @@ impl Throttle {
         email: &str,
         client: IpAddr,
         now: Instant,
-    ) -> Result<LoginAttempt<'_>, AppError> {
+    ) -> Result<Admission<'_>, AppError> {
         let account = account_key(email);
         let ip = ip_key(client);
-        if let Err(wait) = self.login_ip.take(ip, now) {
-            log::info!("login throttled: client IP over its failure budget");
-            // The longer wait, or a retry after `Retry-After` could meet the
-            // account's budget still empty.
-            let account_wait = self.login_account.wait(&account, now);
-            return Err(too_many(wait.max(account_wait)));
+        match self.login_ip.reserve(ip, now) {
+            Err(wait) => {
+                log::info!("login throttled: client IP over its failure budget");
+                // The longer wait, or a retry after `Retry-After` could meet
+                // the account's budget still empty.
+                let account_wait = self.login_account.wait(&account, now);
+                return Err(too_many(wait.max(account_wait)));
+            }
+            Ok(Room::Busy) => return Ok(Admission::Busy),
+            Ok(Room::Reserved) => {}
         }
-        if let Err(wait) = self.login_account.take(account, now) {
-            // The request is refused without a password check, so it costs
-            // the client nothing.
-            self.login_ip.give_back(ip, now);
-            log::info!("login throttled: account over its failure budget");
-            return Err(too_many(wait));
+        // Refused or waiting without a password check, so it costs the
+        // client nothing.
+        match self.login_account.reserve(account, now) {
+            Err(wait) => {
+                self.login_ip.release(&ip);
+                log::info!("login throttled: account over its failure budget");
+                Err(too_many(wait))
+            }
+            Ok(Room::Busy) => {
+                self.login_ip.release(&ip);
+                Ok(Admission::Busy)
+            }
+            Ok(Room::Reserved) => Ok(Admission::Admitted(LoginAttempt {
+                throttle: self,
+                account,
+                ip,
+                settled: false,
+            })),
         }
-        Ok(LoginAttempt {
-            throttle: self,
-            account,
-            ip,
-        })
     }
 
     /// Takes one sign-up from the client's budget, or refuses with 429.
@@ -98,34 +150,61 @@ impl Throttle {
     }
 }
 
-/// A login attempt that has been counted. Dropping it leaves it counted as
-/// a failure; only a right password or a server-side failure undoes that.
+/// A login attempt with its reservations. Dropping it unsettled (say, the
+/// client went away during bcrypt) counts it as a failure; only a right
+/// password or a server-side failure costs nothing.
 #[must_use = "dropping the attempt counts it as a failed login"]
 pub struct LoginAttempt<'a> {
     throttle: &'a Throttle,
     account: AccountKey,
     ip: IpAddr,
+    settled: bool,
 }
 
 impl LoginAttempt<'_> {
     /// The password was right: the account's failures are forgotten, and the
-    /// client gets this attempt back (so a busy NAT is not throttled by its
-    /// users' successful logins).
-    pub fn succeeded(self) {
+    /// client is not charged (so a busy NAT is not throttled by its users'
+    /// successful logins).
+    pub fn succeeded(mut self) {
         self.throttle.login_account.forget(&self.account);
-        self.throttle.login_ip.give_back(self.ip, Instant::now());
+        self.settle(false, Instant::now());
     }
 
-    /// The password was wrong or the account unknown: the attempt stays
-    /// counted (as it would if the attempt were simply dropped).
-    pub fn failed(self) {}
+    /// The password was wrong or the account unknown: both budgets are
+    /// charged (as they are if the attempt is simply dropped).
+    pub fn failed(self) {
+        self.failed_at(Instant::now());
+    }
+
+    fn failed_at(mut self, now: Instant) {
+        self.settle(true, now);
+    }
 
     /// The password was never checked (the server failed first), so the
     /// attempt tells the client nothing and costs it nothing.
-    pub fn cancel(self) {
-        let now = Instant::now();
-        self.throttle.login_account.give_back(self.account, now);
-        self.throttle.login_ip.give_back(self.ip, now);
+    pub fn cancel(mut self) {
+        self.settle(false, Instant::now());
+    }
+
+    fn settle(&mut self, charged: bool, now: Instant) {
+        if std::mem::replace(&mut self.settled, true) {
+            return;
+        }
+        let throttle = self.throttle;
+        if charged {
+            throttle.login_account.charge(self.account, now);
+            throttle.login_ip.charge(self.ip, now);
+        } else {
+            throttle.login_account.release(&self.account);
+            throttle.login_ip.release(&self.ip);
+        }
+        throttle.settled.notify_waiters();
+    }
+}
+
+impl Drop for LoginAttempt<'_> {
+    fn drop(&mut self) {
+        self.settle(true, Instant::now());
     }
 }
 
@@ -160,13 +239,13 @@ fn account_key(email: &str) -> AccountKey {
     Sha256::digest(email.as_bytes()).into()
 }
 
-/// One IPv6 host usually owns a whole /64, so keying by full address would
-/// hand it 2^64 budgets.
-fn ip_key(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
-        v4 => v4,
-    }
+/// Whether a reservation found room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Room {
+    Reserved,
+    /// The charged failures leave room, but not once the reservations of
+    /// attempts in flight are counted too.
+    Busy,
 }
 
 /// Token buckets for one kind of key, bounded to `capacity` entries.
@@ -182,6 +261,9 @@ struct State<K> {
     /// When each key's bucket is full again; a key whose moment has passed
     /// is the same as an absent key and may be dropped at any time.
     full_at: HashMap<K, Instant>,
+    /// Reservations of attempts in flight, per key (absent = none). Bounded
+    /// by the requests in flight, so not part of the capacity.
+    pending: HashMap<K, u32>,
     next_sweep: Option<Instant>,
 }
 
@@ -193,6 +275,7 @@ impl<K: Hash + Eq + Copy> Buckets<K> {
             capacity: capacity.max(1),
             state: Mutex::new(State {
                 full_at: HashMap::new(),
+                pending: HashMap::new(),
                 next_sweep: None,
             }),
         }
@@ -225,6 +308,54 @@ impl<K: Hash + Eq + Copy> Buckets<K> {
         Ok(())
     }
 
+    /// Reserves room for one attempt, counting those in flight; `Busy` when
+    /// only they are in the way; otherwise how long until the charged
+    /// failures alone leave room.
+    fn reserve(&self, key: K, now: Instant) -> Result<Room, Duration> {
+        let mut state = self.lock();
+        state.sweep_if_due(now, self.limit.window);
+        let start = match state.full_at.get(&key) {
+            Some(&full_at) if full_at > now => full_at,
+            _ => now,
+        };
+        let horizon = now + self.limit.window;
+        let charged_alone = start + self.interval;
+        if charged_alone > horizon {
+            return Err(charged_alone - horizon);
+        }
+        let pending = state.pending.get(&key).copied().unwrap_or(0);
+        if start + self.interval * (pending + 1) > horizon {
+            return Ok(Room::Busy);
+        }
+        state.pending.insert(key, pending + 1);
+        Ok(Room::Reserved)
+    }
+
+    /// Ends a reservation without charging it.
+    fn release(&self, key: &K) {
+        let mut state = self.lock();
+        if let Some(pending) = state.pending.get_mut(key) {
+            *pending -= 1;
+            if *pending == 0 {
+                state.pending.remove(key);
+            }
+        }
+    }
+
+    /// Ends a reservation and charges it as one failure.
+    fn charge(&self, key: K, now: Instant) {
+        self.release(&key);
+        let mut state = self.lock();
+        let start = match state.full_at.get(&key) {
+            Some(&full_at) if full_at > now => full_at,
+            _ => now,
+        };
+        if !state.full_at.contains_key(&key) {
+            state.make_room(now, self.capacity);
+        }
+        state.full_at.insert(key, start + self.interval);
+    }
+
     /// How long until `key` could take an attempt, without taking one.
     fn wait(&self, key: &K, now: Instant) -> Duration {
         let state = self.lock();
@@ -252,6 +383,11 @@ impl<K: Hash + Eq + Copy> Buckets<K> {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.lock().full_at.len()
+    }
+
+    #[cfg(test)]
+    fn pending_of(&self, key: &K) -> u32 {
+        self.lock().pending.get(key).copied().unwrap_or(0)
     }
 }
 
@@ -313,15 +449,36 @@ mod tests {
             login_per_ip: ip,
             signup_per_ip: limit(10, 3600),
             max_entries: 1000,
+            login_concurrency_per_ip: 2,
+            login_queue_timeout: Duration::from_secs(10),
         }
     }
 
-    fn retry_after(result: Result<LoginAttempt<'_>, AppError>) -> u64 {
-        match result {
+    /// A failed login of `email` from CLIENT at `now`.
+    fn fail(throttle: &Throttle, email: &str, now: Instant) {
+        admitted(throttle.begin_login_at(email, CLIENT, now)).failed_at(now);
+    }
+
+    /// The `Retry-After` of a login of `email` from CLIENT at `now`, which
+    /// must be refused.
+    fn refused_for(throttle: &Throttle, email: &str, now: Instant) -> u64 {
+        match throttle.begin_login_at(email, CLIENT, now) {
             Err(AppError::TooManyRequests { retry_after_secs }) => retry_after_secs,
             Err(other) => panic!("unexpected error {other:?}"),
             Ok(_) => panic!("attempt allowed"),
         }
+    }
+
+    fn admitted(result: Result<Admission<'_>, AppError>) -> LoginAttempt<'_> {
+        match result {
+            Ok(Admission::Admitted(attempt)) => attempt,
+            Ok(Admission::Busy) => panic!("busy"),
+            Err(err) => panic!("refused: {err:?}"),
+        }
+    }
+
+    fn is_busy(result: Result<Admission<'_>, AppError>) -> bool {
+        matches!(result, Ok(Admission::Busy))
     }
 
     const CLIENT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
@@ -437,49 +594,34 @@ mod tests {
     fn a_login_needs_both_budgets_and_a_refusal_costs_nothing() {
         let throttle = Throttle::new(&settings(limit(2, 60), limit(3, 60)));
         let t0 = Instant::now();
-        drop(throttle.begin_login_at("ada@example.com", CLIENT, t0));
-        drop(throttle.begin_login_at("ada@example.com", CLIENT, t0));
-        assert_eq!(
-            retry_after(throttle.begin_login_at("ada@example.com", CLIENT, t0)),
-            30
-        );
+        fail(&throttle, "ada@example.com", t0);
+        fail(&throttle, "ada@example.com", t0);
+        assert_eq!(refused_for(&throttle, "ada@example.com", t0), 30);
         // The refused attempt did not use the client's budget: one is left.
-        drop(throttle.begin_login_at("bob@example.com", CLIENT, t0));
-        assert_eq!(
-            retry_after(throttle.begin_login_at("eve@example.com", CLIENT, t0)),
-            20
-        );
+        fail(&throttle, "bob@example.com", t0);
+        assert_eq!(refused_for(&throttle, "eve@example.com", t0), 20);
     }
 
     #[test]
     fn when_both_budgets_are_empty_retry_after_is_the_longer_wait() {
         let throttle = Throttle::new(&settings(limit(1, 60), limit(2, 10)));
         let t0 = Instant::now();
-        drop(throttle.begin_login_at("ada@example.com", CLIENT, t0));
-        drop(throttle.begin_login_at("bob@example.com", CLIENT, t0));
+        fail(&throttle, "ada@example.com", t0);
+        fail(&throttle, "bob@example.com", t0);
         // The client's budget refills in 5 s, ada's in 60 s.
-        assert_eq!(
-            retry_after(throttle.begin_login_at("ada@example.com", CLIENT, t0)),
-            60
-        );
-        assert_eq!(
-            retry_after(throttle.begin_login_at("eve@example.com", CLIENT, t0)),
-            5
-        );
+        assert_eq!(refused_for(&throttle, "ada@example.com", t0), 60);
+        assert_eq!(refused_for(&throttle, "eve@example.com", t0), 5);
     }
 
     #[test]
     fn success_forgets_the_account_failures_and_returns_the_client_attempt() {
         let throttle = Throttle::new(&settings(limit(2, 60), limit(2, 60)));
         let t0 = Instant::now();
-        drop(throttle.begin_login_at("ada@example.com", CLIENT, t0));
-        throttle
-            .begin_login_at("ada@example.com", CLIENT, t0)
-            .expect("second attempt")
-            .succeeded();
+        fail(&throttle, "ada@example.com", t0);
+        admitted(throttle.begin_login_at("ada@example.com", CLIENT, t0)).succeeded();
         assert_eq!(throttle.login_account.len(), 0);
         // The client still carries its one failure, not the success.
-        drop(throttle.begin_login_at("ada@example.com", CLIENT, t0));
+        fail(&throttle, "ada@example.com", t0);
         assert!(
             throttle
                 .begin_login_at("ada@example.com", CLIENT, t0)
@@ -492,20 +634,116 @@ mod tests {
         let throttle = Throttle::new(&settings(limit(1, 60), limit(1, 60)));
         let t0 = Instant::now();
         for _ in 0..5 {
-            throttle
-                .begin_login_at("ada@example.com", CLIENT, t0)
-                .expect("allowed")
-                .cancel();
+            admitted(throttle.begin_login_at("ada@example.com", CLIENT, t0)).cancel();
         }
-        assert!(
-            throttle
-                .begin_login_at("ada@example.com", CLIENT, t0)
-                .is_ok()
-        );
+        fail(&throttle, "ada@example.com", t0);
+        assert_eq!(refused_for(&throttle, "ada@example.com", t0), 60);
     }
 
     #[test]
-    fn identifiers_are_keyed_as_given_and_ipv6_by_its_64_bit_prefix() {
+    fn attempts_in_flight_hold_room_and_later_ones_wait_rather_than_fail() {
+        let throttle = Throttle::new(&settings(limit(2, 60), limit(10, 60)));
+        let t0 = Instant::now();
+        let first = admitted(throttle.begin_login_at("ada@example.com", CLIENT, t0));
+        let second = admitted(throttle.begin_login_at("ada@example.com", CLIENT, t0));
+        // The budget is full of reservations, not failures: wait, not 429.
+        assert!(is_busy(throttle.begin_login_at(
+            "ada@example.com",
+            CLIENT,
+            t0
+        )));
+        // A waiting attempt holds nothing in the client's budget.
+        assert_eq!(throttle.login_ip.pending_of(&CLIENT), 2);
+        // Right passwords release their room, and the account starts afresh.
+        first.succeeded();
+        let third = admitted(throttle.begin_login_at("ada@example.com", CLIENT, t0));
+        second.succeeded();
+        third.succeeded();
+        for _ in 0..2 {
+            admitted(throttle.begin_login_at("ada@example.com", CLIENT, t0)).succeeded();
+        }
+        assert_eq!(throttle.login_ip.len(), 0, "successes charge nothing");
+    }
+
+    #[test]
+    fn concurrent_guesses_cannot_overrun_the_budget() {
+        let throttle = Throttle::new(&settings(limit(3, 60), limit(100, 60)));
+        let t0 = Instant::now();
+        let in_flight: Vec<_> = (0..3)
+            .map(|_| admitted(throttle.begin_login_at("ada@example.com", CLIENT, t0)))
+            .collect();
+        assert!(is_busy(throttle.begin_login_at(
+            "ada@example.com",
+            CLIENT,
+            t0
+        )));
+        for attempt in in_flight {
+            attempt.failed_at(t0);
+        }
+        // Now the failures themselves fill the budget: refused with the wait.
+        assert_eq!(refused_for(&throttle, "ada@example.com", t0), 20);
+    }
+
+    #[test]
+    fn dropping_an_unsettled_attempt_counts_as_a_failure() {
+        let throttle = Throttle::new(&settings(limit(1, 60), limit(10, 60)));
+        let t0 = Instant::now();
+        drop(admitted(throttle.begin_login_at(
+            "ada@example.com",
+            CLIENT,
+            t0,
+        )));
+        assert_eq!(
+            throttle
+                .login_account
+                .pending_of(&account_key("ada@example.com")),
+            0
+        );
+        assert!(
+            throttle
+                .begin_login_at("ada@example.com", CLIENT, t0)
+                .is_err()
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_waiting_login_proceeds_when_the_attempt_in_flight_settles() {
+        let throttle = Throttle::new(&settings(limit(1, 60), limit(10, 60)));
+        let first = throttle
+            .begin_login("ada@example.com", CLIENT)
+            .await
+            .expect("admitted");
+        let waiting = throttle.begin_login("ada@example.com", CLIENT);
+        let settle = async {
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+            first.succeeded();
+        };
+        let (second, ()) = futures::join!(waiting, settle);
+        assert!(second.is_ok(), "admitted once the first settled");
+    }
+
+    #[actix_web::test]
+    async fn a_login_waits_for_attempts_in_flight_at_most_the_queue_timeout() {
+        let mut s = settings(limit(1, 60), limit(10, 60));
+        s.login_queue_timeout = Duration::from_millis(50);
+        let throttle = Throttle::new(&s);
+        let _first = throttle
+            .begin_login("ada@example.com", CLIENT)
+            .await
+            .expect("admitted");
+        let started = Instant::now();
+        let result = throttle.begin_login("ada@example.com", CLIENT).await;
+        assert!(matches!(
+            result,
+            Err(AppError::TooManyRequests {
+                retry_after_secs: 1
+            })
+        ));
+        assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+
+    #[test]
+    fn identifiers_are_keyed_as_given() {
         assert_eq!(
             account_key("ada@example.com"),
             account_key("ada@example.com")
@@ -514,13 +752,6 @@ mod tests {
             account_key("ada@example.com"),
             account_key("ada@example.org")
         );
-        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
-        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().expect("ip");
-        let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
-        assert_eq!(ip_key(a), ip_key(b));
-        assert_ne!(ip_key(a), ip_key(c));
-        let mapped: IpAddr = "::ffff:192.0.2.1".parse().expect("ip");
-        assert_eq!(ip_key(mapped), CLIENT);
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! Accounts: creating users and checking their credentials. Sessions (what
 //! happens after a successful login) live in src/session/.
 
+pub mod fairness;
 pub mod password;
 pub mod role;
 
+use std::net::IpAddr;
+
+pub use fairness::ClientSlots;
 pub use password::{PasswordError, PasswordHasher};
 pub use role::Role;
 
@@ -16,11 +20,17 @@ use crate::{
 pub struct Accounts {
     pool: DbPool,
     passwords: PasswordHasher,
+    /// Each client's share of the password checks.
+    login_slots: ClientSlots,
 }
 
 impl Accounts {
-    pub fn new(pool: DbPool, passwords: PasswordHasher) -> Self {
-        Accounts { pool, passwords }
+    pub fn new(pool: DbPool, passwords: PasswordHasher, login_slots: ClientSlots) -> Self {
+        Accounts {
+            pool,
+            passwords,
+            login_slots,
+        }
     }
 
     /// A new `user`-role account for already validated input; 409
@@ -49,8 +59,15 @@ impl Accounts {
 
     /// The account for these credentials, or 401 `invalid_credentials` with
     /// the same bytes and the same bcrypt work whether the account exists or
-    /// not. `email` is normalized.
-    pub async fn authenticate(&self, email: String, password: &str) -> Result<User, AppError> {
+    /// not. `email` is normalized. Waits for one of `client`'s password-check
+    /// slots first (429 if none frees up in time).
+    pub async fn authenticate(
+        &self,
+        email: String,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<User, AppError> {
+        let _slot = self.login_slots.acquire(client).await?;
         // A malformed identifier cannot belong to an account, nor can a
         // password with control characters match one: either skips the query
         // (which also keeps NUL bytes away from the database) but not bcrypt.

@@ -18,22 +18,35 @@ use actix_web::{
 };
 
 use crate::{
+    client_ip::TrustedProxies,
     errors::{AppError, Invariant},
     metrics,
     state::AppState,
 };
 
-/// The origin the request was addressed to. The scheme and host come from
-/// actix's connection info: `Forwarded` / `X-Forwarded-Proto` /
-/// `X-Forwarded-Host` when a TLS-terminating proxy sets them, otherwise the
-/// connection itself (always plain HTTP: the gateway does not terminate TLS)
-/// and the `Host` header. Trusting the forwarded headers costs nothing here:
-/// a page cannot add them to a cross-origin request without a preflight it
-/// would fail. `COOKIE_SECURE` is no guide to the scheme, since it is `true`
-/// on plain `http://localhost` in development as well.
-fn own_origin(req: &ServiceRequest) -> String {
-    let info = req.connection_info();
-    format!("{}://{}", info.scheme(), info.host())
+/// The origin the request was addressed to. From a peer in
+/// `TRUSTED_PROXIES`, the scheme and host come from actix's connection info:
+/// `Forwarded` / `X-Forwarded-Proto` / `X-Forwarded-Host`, as a
+/// TLS-terminating proxy sets them. From anyone else those headers are
+/// ignored (any client can write them): the scheme is plain HTTP, since the
+/// gateway does not terminate TLS, and the host is the `Host` header.
+/// `COOKIE_SECURE` is no guide to the scheme, since it is `true` on plain
+/// `http://localhost` in development as well.
+fn own_origin(req: &ServiceRequest, proxies: &TrustedProxies) -> String {
+    if req
+        .peer_addr()
+        .is_some_and(|peer| proxies.contains(peer.ip()))
+    {
+        let info = req.connection_info();
+        return format!("{}://{}", info.scheme(), info.host());
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or_default();
+    format!("http://{host}")
 }
 
 /// `Content-Type: application/json`, with or without parameters.
@@ -67,11 +80,7 @@ fn json_or_bodiless(req: &ServiceRequest) -> bool {
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &header::HeaderName) -> Option<&'a str> {
-    headers
-        .get(name)
-        .map(|v| v.to_str().unwrap_or("<not visible ASCII>"))
-}
+const SEC_FETCH_SITE: header::HeaderName = header::HeaderName::from_static("sec-fetch-site");
 
 /// The `/api` scope's gate for unsafe methods (anything but GET, HEAD,
 /// OPTIONS, TRACE): cookie-authenticated ones must come from the gateway's
@@ -98,15 +107,19 @@ pub async fn guard_unsafe_requests(
             .get_all(header::ORIGIN)
             .map(|v| v.to_str().unwrap_or("<not visible ASCII>"))
             .collect();
-        let site = header_str(headers, &header::HeaderName::from_static("sec-fetch-site"));
-        if let Err(refusal) = state.origins.check(&origins, site, &own_origin(&req)) {
+        let sites: Vec<&str> = headers
+            .get_all(SEC_FETCH_SITE)
+            .map(|v| v.to_str().unwrap_or("<not visible ASCII>"))
+            .collect();
+        let own = own_origin(&req, &state.proxies);
+        if let Err(refusal) = state.origins.check(&origins, &sites, &own) {
             // The path, never the query string; no cookie or token.
             log::warn!(
                 "csrf rejected: {} {} origin={} sec-fetch-site={} ({refusal:?})",
                 req.method(),
                 req.path(),
                 shown(origins.first().copied()),
-                shown(site),
+                shown((!sites.is_empty()).then(|| sites.join(", ")).as_deref()),
             );
             metrics::csrf_rejected(Some(refusal));
             return Ok(req

@@ -1,5 +1,15 @@
 use super::{ConfigError, Environment, vars::Vars};
 
+/// Production's names. `__Host-` makes the browser refuse an access cookie
+/// set with a `Domain` or from a sibling subdomain (cookie tossing), or
+/// without `Secure` and `Path=/`; `__Secure-` is the most the refresh
+/// cookie can have, its Path being the refresh route.
+const PRODUCTION_NAMES: (&str, &str) = ("__Host-accessToken", "__Secure-refreshToken");
+/// Development and test: plain names, which also work with
+/// `COOKIE_SECURE=false` and in browsers that do not treat
+/// `http://localhost` as secure.
+const DEVELOPMENT_NAMES: (&str, &str) = ("accessToken", "refreshToken");
+
 #[derive(Debug, Clone)]
 pub struct CookieSettings {
     pub access_name: String,
@@ -9,9 +19,14 @@ pub struct CookieSettings {
 
 impl CookieSettings {
     pub(super) fn from_vars(vars: &Vars, environment: Environment) -> Result<Self, ConfigError> {
+        let (access, refresh) = if environment == Environment::Production {
+            PRODUCTION_NAMES
+        } else {
+            DEVELOPMENT_NAMES
+        };
         let cookies = CookieSettings {
-            access_name: vars.cookie_name("ACCESS_COOKIE_NAME", "accessToken")?,
-            refresh_name: vars.cookie_name("REFRESH_COOKIE_NAME", "refreshToken")?,
+            access_name: vars.cookie_name("ACCESS_COOKIE_NAME", access)?,
+            refresh_name: vars.cookie_name("REFRESH_COOKIE_NAME", refresh)?,
             secure: vars.bool("COOKIE_SECURE", true)?,
         };
         cookies.validate(environment == Environment::Production)?;
@@ -75,6 +90,22 @@ mod tests {
         assert_eq!(s.access_name, "accessToken");
         assert_eq!(s.refresh_name, "refreshToken");
         assert!(s.secure);
+        let s = load(&[("COOKIE_SECURE", "false")], Environment::Development).expect("valid");
+        assert_eq!(
+            (s.access_name.as_str(), s.refresh_name.as_str()),
+            DEVELOPMENT_NAMES
+        );
+    }
+
+    #[test]
+    fn production_defaults_to_prefixed_names() {
+        let s = load(&[], Environment::Production).expect("valid");
+        assert_eq!(s.access_name, "__Host-accessToken");
+        assert_eq!(s.refresh_name, "__Secure-refreshToken");
+        // The example's names are the defaults.
+        let example = include_str!("../../config/production.env.example");
+        assert!(example.contains("ACCESS_COOKIE_NAME=__Host-accessToken"));
+        assert!(example.contains("REFRESH_COOKIE_NAME=__Secure-refreshToken"));
     }
 
     #[test]

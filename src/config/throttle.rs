@@ -18,7 +18,8 @@ impl RateLimit {
     }
 }
 
-/// Per-instance, in-memory throttling (src/throttle.rs).
+/// Per-instance, in-memory throttling (src/throttle.rs) and the per-client
+/// bound on password checks (src/accounts/).
 #[derive(Debug, Clone)]
 pub struct ThrottleSettings {
     pub login_per_account: RateLimit,
@@ -26,6 +27,11 @@ pub struct ThrottleSettings {
     pub signup_per_ip: RateLimit,
     /// Entries per table (accounts, login IPs, sign-up IPs).
     pub max_entries: usize,
+    /// Password checks one client IP may have in flight (src/accounts/).
+    pub login_concurrency_per_ip: usize,
+    /// How long a login may wait for its turn (in-flight attempts to
+    /// settle, a bcrypt slot) before it gets 429.
+    pub login_queue_timeout: Duration,
 }
 
 impl ThrottleSettings {
@@ -55,6 +61,13 @@ impl ThrottleSettings {
                 )?,
             },
             max_entries: vars.bounded("THROTTLE_MAX_ENTRIES", 100_000, 100, 10_000_000)?,
+            login_concurrency_per_ip: vars.bounded("LOGIN_MAX_CONCURRENT_PER_IP", 2, 1, 64)?,
+            login_queue_timeout: vars.duration_between(
+                "LOGIN_QUEUE_TIMEOUT",
+                Duration::from_secs(10),
+                Duration::ZERO,
+                Duration::from_secs(60),
+            )?,
         };
         let hourly = throttle
             .login_per_account
@@ -104,6 +117,8 @@ mod tests {
             }
         );
         assert_eq!(t.max_entries, 100_000);
+        assert_eq!(t.login_concurrency_per_ip, 2);
+        assert_eq!(t.login_queue_timeout, Duration::from_secs(10));
         // OWASP ASVS: no more than 100 failed attempts per account per hour.
         assert_eq!(t.login_per_account.most_in(Duration::from_secs(3600)), 50);
     }
@@ -117,6 +132,8 @@ mod tests {
             ("SIGNUP_MAX_PER_IP", "4"),
             ("SIGNUP_WINDOW", "30m"),
             ("THROTTLE_MAX_ENTRIES", "500"),
+            ("LOGIN_MAX_CONCURRENT_PER_IP", "4"),
+            ("LOGIN_QUEUE_TIMEOUT", "0"),
         ])
         .expect("valid");
         assert_eq!(t.login_per_account.max, 3);
@@ -126,6 +143,8 @@ mod tests {
         assert_eq!(t.signup_per_ip.max, 4);
         assert_eq!(t.signup_per_ip.window, Duration::from_secs(1800));
         assert_eq!(t.max_entries, 500);
+        assert_eq!(t.login_concurrency_per_ip, 4);
+        assert_eq!(t.login_queue_timeout, Duration::ZERO);
     }
 
     #[test]
@@ -144,6 +163,11 @@ mod tests {
             (("SIGNUP_MAX_PER_IP", "ten"), "SIGNUP_MAX_PER_IP"),
             (("SIGNUP_WINDOW", "8d"), "SIGNUP_WINDOW"),
             (("THROTTLE_MAX_ENTRIES", "10"), "THROTTLE_MAX_ENTRIES"),
+            (
+                ("LOGIN_MAX_CONCURRENT_PER_IP", "0"),
+                "LOGIN_MAX_CONCURRENT_PER_IP",
+            ),
+            (("LOGIN_QUEUE_TIMEOUT", "2m"), "LOGIN_QUEUE_TIMEOUT"),
         ] {
             let text = load(&[pair])
                 .err()

@@ -208,6 +208,22 @@ impl r2d2::ManageConnection for DbManager {
     }
 }
 
+/// Creates the SQLite file readable by its owner only (0600) when it does
+/// not exist yet: it holds password hashes and session hashes. SQLite gives
+/// its `-wal` and `-shm` files the database file's mode. An existing file
+/// keeps the mode its operator gave it.
+fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Connects, runs pending migrations and builds the pool. While the
 /// database is unreachable it retries, logging each attempt, for up to
 /// `DATABASE_STARTUP_TIMEOUT`; a permanent error (wrong password, missing
@@ -267,6 +283,10 @@ fn try_connect_and_migrate(settings: &DatabaseSettings) -> Result<DbPool, DbSetu
                     source,
                 })?;
             }
+            create_private_file(path).map_err(|source| DbSetupError::CreateDir {
+                dir: path.clone(),
+                source,
+            })?;
             let DbConnection::Sqlite(mut conn) = establish_with(&settings.target, timeouts)? else {
                 return Err(DbSetupError::WrongBackend);
             };

@@ -194,12 +194,11 @@ async fn log_in(
     let delivery = state.sessions.delivery(body.token_delivery)?;
 
     let email = normalize_email(&identifier);
+    let client = client_ip(&req, &state.proxies);
     // Before the password is looked at: while throttled, even the right
     // password gets 429, so the answer tells nothing about it.
-    let attempt = state
-        .throttle
-        .begin_login(&email, client_ip(&req, &state.proxies))?;
-    let user = match state.accounts.authenticate(email, &password).await {
+    let attempt = state.throttle.begin_login(&email, client).await?;
+    let user = match state.accounts.authenticate(email, &password, client).await {
         Ok(user) => {
             attempt.succeeded();
             user

@@ -77,17 +77,36 @@ impl SessionCookies {
         ]
     }
 
-    pub fn access_token(&self, req: &HttpRequest) -> Option<String> {
-        non_empty_cookie(req, self.access_name())
+    /// The access cookie, if exactly one was sent. Several values under the
+    /// name are refused rather than picking one: a sibling subdomain can
+    /// plant a cookie (`Domain=example.com; Path=/api`) that the browser
+    /// sends first, which would swap the user into the attacker's session.
+    pub fn access_token(&self, req: &HttpRequest) -> Result<Option<String>, AuthFailure> {
+        single(cookie_values(req, self.access_name()))
     }
 
-    pub fn refresh_token(&self, req: &HttpRequest) -> Option<String> {
-        non_empty_cookie(req, self.refresh_name())
+    /// The refresh cookie, if exactly one was sent (see [`Self::access_token`]).
+    pub fn refresh_token(&self, req: &HttpRequest) -> Result<Option<String>, AuthFailure> {
+        single(cookie_values(req, self.refresh_name()))
+    }
+
+    /// Every refresh token the request carries, for logout: a planted
+    /// duplicate must not shadow the user's own session.
+    pub fn all_refresh_tokens(&self, req: &HttpRequest) -> Vec<String> {
+        cookie_values(req, self.refresh_name())
+    }
+
+    /// Every access token the request carries (cookies and Bearer), for
+    /// logout.
+    pub fn all_access_tokens(&self, req: &HttpRequest) -> Vec<String> {
+        let mut tokens = cookie_values(req, self.access_name());
+        tokens.extend(bearer_token(req).ok().flatten());
+        tokens
     }
 
     /// The access token: the cookie, or failing that a Bearer header.
     pub fn presented_access_token(&self, req: &HttpRequest) -> Result<Option<String>, AuthFailure> {
-        match self.access_token(req) {
+        match self.access_token(req)? {
             Some(token) => Ok(Some(token)),
             None => bearer_token(req),
         }
@@ -96,13 +115,13 @@ impl SessionCookies {
     /// A request that authenticates with `Authorization: Bearer` alone.
     /// Browsers attach cookies by themselves but never this header, and a
     /// cross-origin page can only add it after a preflight. A request that
-    /// also carries a session cookie counts as cookie-authenticated: the
-    /// access cookie wins over the header, and refresh falls back to the
-    /// refresh cookie.
+    /// also carries a session cookie (even several) counts as
+    /// cookie-authenticated: the access cookie wins over the header, and
+    /// refresh falls back to the refresh cookie.
     pub fn is_bearer_only(&self, req: &HttpRequest) -> bool {
         matches!(bearer_token(req), Ok(Some(_)))
-            && self.access_token(req).is_none()
-            && self.refresh_token(req).is_none()
+            && cookie_values(req, self.access_name()).is_empty()
+            && cookie_values(req, self.refresh_name()).is_empty()
     }
 }
 
@@ -126,8 +145,22 @@ fn bearer_token(req: &HttpRequest) -> Result<Option<String>, AuthFailure> {
     }
 }
 
-fn non_empty_cookie(req: &HttpRequest, name: &str) -> Option<String> {
-    req.cookie(name)
-        .map(|c| c.value().to_owned())
-        .filter(|v| !v.is_empty())
+/// The non-empty values sent under `name`, in the order received.
+fn cookie_values(req: &HttpRequest, name: &str) -> Vec<String> {
+    req.cookies()
+        .map(|cookies| {
+            cookies
+                .iter()
+                .filter(|c| c.name() == name && !c.value().is_empty())
+                .map(|c| c.value().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn single(mut values: Vec<String>) -> Result<Option<String>, AuthFailure> {
+    match values.len() {
+        0 | 1 => Ok(values.pop()),
+        _ => Err(AuthFailure::DuplicateCookie),
+    }
 }

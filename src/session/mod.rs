@@ -159,12 +159,15 @@ impl Sessions {
     /// the refresh cookie. Every 401 also clears the cookies: whatever the
     /// client holds no longer works.
     pub async fn refresh(&self, req: &HttpRequest, body_token: Option<String>) -> HttpResponse {
-        let presented = match (body_token, self.cookies.refresh_token(req)) {
-            (Some(token), _) => self
+        let presented = match body_token {
+            Some(token) => self
                 .delivery(TokenDelivery::Body)
                 .map(|delivery| (token, delivery)),
-            (None, Some(token)) => Ok((token, TokenDelivery::Cookie)),
-            (None, None) => Err(AppError::Unauthenticated(AuthFailure::RefreshTokenMissing)),
+            None => match self.cookies.refresh_token(req) {
+                Ok(Some(token)) => Ok((token, TokenDelivery::Cookie)),
+                Ok(None) => Err(AppError::Unauthenticated(AuthFailure::RefreshTokenMissing)),
+                Err(failure) => Err(AppError::Unauthenticated(failure)),
+            },
         };
         let result = match presented {
             Ok((token, delivery)) => self.rotate(&token, delivery).await,
@@ -254,54 +257,63 @@ impl Sessions {
     /// Logout. Serves `/api/auth/logout` (identified by the access token,
     /// accepted even when expired) and `/api/auth/refresh/revoke`
     /// (identified by the refresh cookie, which only reaches that path).
-    /// Answers 204 with both cookies cleared, so it is idempotent; when the
-    /// revocation could not be stored it answers 503 and keeps the cookies,
-    /// so the client still holds what it needs to retry.
+    /// Every token presented is ended, so a planted duplicate cookie cannot
+    /// shadow the user's own session. An access token whose `sv` is behind
+    /// belongs to a session that has already ended: it revokes nothing, or
+    /// an old token could end the user's newer session. Answers 204 with
+    /// both cookies cleared, so it is idempotent; when the revocation could
+    /// not be stored it answers 503 and keeps the cookies, so the client
+    /// still holds what it needs to retry.
     pub async fn end(&self, req: &HttpRequest) -> HttpResponse {
         metrics::logout();
-        let family = self
+        let families: Vec<String> = self
             .cookies
-            .refresh_token(req)
-            .and_then(|t| RefreshToken::parse(&t))
-            .map(|t| t.family().to_owned());
-        let user_id = self
+            .all_refresh_tokens(req)
+            .iter()
+            .filter_map(|t| RefreshToken::parse(t))
+            .map(|t| t.family().to_owned())
+            .collect();
+        let sessions: Vec<(i32, i32)> = self
             .cookies
-            .presented_access_token(req)
-            .ok()
-            .flatten()
-            .and_then(|t| {
+            .all_access_tokens(req)
+            .iter()
+            .filter_map(|t| {
                 self.access
-                    .verify_allow_expired(&t, self.refresh_ttl.num_seconds())
+                    .verify_allow_expired(t, self.refresh_ttl.num_seconds())
                     .ok()
             })
-            .and_then(|claims| claims.user_id());
-        let response = if family.is_none() && user_id.is_none() {
+            .filter_map(|claims| Some((claims.user_id()?, claims.sv)))
+            .collect();
+        let response = if families.is_empty() && sessions.is_empty() {
             HttpResponse::NoContent().finish()
         } else {
             let now = now_utc();
+            let sessions_presented: Vec<i32> = sessions.iter().map(|(id, _)| *id).collect();
             let ended = db::run(&self.pool, move |conn| {
-                let mut ended = None;
-                if let Some(family) = family {
-                    ended = store::revoke_family(conn, &family, now)?;
+                let mut ended = Vec::new();
+                for family in &families {
+                    ended.extend(store::revoke_family(conn, family, now)?);
                 }
                 // The revoke route sees both cookies; their user is ended once.
-                if let Some(id) = user_id.filter(|id| ended != Some(*id)) {
-                    store::end_for_user(conn, id, now)?;
-                    ended = Some(id);
+                for (id, sv) in sessions {
+                    if !ended.contains(&id) && store::end_for_user(conn, id, sv, now)? > 0 {
+                        ended.push(id);
+                    }
                 }
                 Ok(ended)
             })
             .await;
             // Whatever the database answered: a dropped entry costs one lookup.
-            for id in user_id
-                .into_iter()
-                .chain(ended.as_ref().ok().copied().flatten())
+            for id in sessions_presented
+                .iter()
+                .copied()
+                .chain(ended.iter().flatten().copied())
             {
                 self.cache.invalidate(id);
             }
             match ended {
                 Ok(ended) => {
-                    if let Some(id) = ended {
+                    for id in ended {
                         metrics::session_revoked(Revocation::Logout);
                         request_context::set_user_id(id);
                         log::info!("logout: user_id={id}");

@@ -145,18 +145,26 @@ pub fn clear_expired_family(
     .map(|n| n > 0)
 }
 
-/// Logout by user: ends the refresh session and every access token, on
-/// every instance.
+/// Logout by access token: ends the refresh session and every access
+/// token, on every instance, if `session_version` is still the token's (a
+/// stale token's session has ended already, and must not end a newer one).
 pub fn end_for_user(
     conn: &mut DbConnection,
     user_id: i32,
+    session_version: i32,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     conn.transaction(|conn| {
-        let ended = diesel::update(users::table.find(user_id))
-            .set(end_session(now))
-            .execute(conn)?;
-        session_changed(conn, user_id)?;
+        let ended = diesel::update(
+            users::table
+                .find(user_id)
+                .filter(users::session_version.eq(session_version)),
+        )
+        .set(end_session(now))
+        .execute(conn)?;
+        if ended > 0 {
+            session_changed(conn, user_id)?;
+        }
         Ok(ended)
     })
 }

@@ -180,7 +180,7 @@ async fn writes_from_the_same_origin_an_allowlisted_origin_or_no_browser_succeed
 }
 
 async fn behind_a_tls_proxy_the_forwarded_scheme_and_host_define_the_own_origin() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(&[("TRUSTED_PROXIES", "127.0.0.1")]).await;
     app.logged_in_user("user@example.com").await;
     let host = app.address.trim_start_matches("http://").to_owned();
     let https_self = format!("https://{host}");
@@ -215,6 +215,61 @@ async fn behind_a_tls_proxy_the_forwarded_scheme_and_host_define_the_own_origin(
         assert_eq!(response.status(), 201, "{headers:?}");
     }
     assert_eq!(people(&app).await.as_array().map(Vec::len), Some(3));
+}
+
+async fn forwarded_host_and_scheme_from_an_untrusted_peer_are_ignored() {
+    let app = spawn_app().await;
+    app.logged_in_user("user@example.com").await;
+    for headers in [
+        &[
+            ("origin", "https://evil.example"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "evil.example"),
+        ][..],
+        &[
+            ("origin", "https://evil.example"),
+            ("forwarded", "proto=https;host=evil.example"),
+        ],
+    ] {
+        let response = send_with(&app, Method::POST, "/api/people", Some(ada()), headers).await;
+        assert_refused(response).await;
+    }
+    assert_eq!(people(&app).await.as_array().map(Vec::len), Some(0));
+}
+
+async fn an_allowlisted_origin_with_a_second_port_is_refused() {
+    let app = spawn_app().await;
+    app.logged_in_user("user@example.com").await;
+    let origin = format!("{ALLOWED}:80");
+    let response = send_with(
+        &app,
+        Method::POST,
+        "/api/people",
+        Some(ada()),
+        &[("origin", origin.as_str())],
+    )
+    .await;
+    assert_refused(response).await;
+    assert_eq!(people(&app).await.as_array().map(Vec::len), Some(0));
+}
+
+async fn a_cross_site_fetch_metadata_value_counts_even_when_repeated_second() {
+    let app = spawn_app().await;
+    app.logged_in_user("user@example.com").await;
+    let response = send_with(
+        &app,
+        Method::POST,
+        "/api/people",
+        Some(ada()),
+        &[
+            ("origin", ALLOWED),
+            ("sec-fetch-site", "same-origin"),
+            ("sec-fetch-site", "cross-site"),
+        ],
+    )
+    .await;
+    assert_refused(response).await;
+    assert_eq!(people(&app).await.as_array().map(Vec::len), Some(0));
 }
 
 async fn a_bearer_authenticated_write_is_not_subject_to_the_origin_check() {
@@ -400,6 +455,9 @@ crate::tests![
     an_opaque_origin_is_refused_unless_the_browser_says_same_origin,
     writes_from_the_same_origin_an_allowlisted_origin_or_no_browser_succeed,
     behind_a_tls_proxy_the_forwarded_scheme_and_host_define_the_own_origin,
+    forwarded_host_and_scheme_from_an_untrusted_peer_are_ignored,
+    an_allowlisted_origin_with_a_second_port_is_refused,
+    a_cross_site_fetch_metadata_value_counts_even_when_repeated_second,
     a_bearer_authenticated_write_is_not_subject_to_the_origin_check,
     a_bearer_header_does_not_exempt_a_request_that_carries_the_session_cookie,
     a_login_or_signup_from_a_foreign_origin_is_refused_without_setting_cookies,

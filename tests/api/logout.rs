@@ -92,10 +92,34 @@ async fn a_forged_access_token_cannot_log_someone_out() {
     assert_eq!(app.stored_session("ada@example.com"), stored);
 }
 
+async fn logout_with_a_stale_access_token_leaves_the_newer_session_alive() {
+    let app = spawn_app().await;
+    app.logged_in_user("ada@example.com").await;
+    let old = app.jar_value("accessToken").expect("cookie");
+    assert_eq!(app.post_empty("/api/auth/logout").await.status(), 204);
+    let response = app.login("ada@example.com", crate::helpers::PASSWORD).await;
+    assert_eq!(response.status(), 200);
+    let session = app.stored_session("ada@example.com");
+    assert!(session.0.is_some());
+    // Bearer skips the CSRF gate, so any origin could send this.
+    let response = app
+        .client
+        .post(app.url("/api/auth/logout"))
+        .bearer_auth(&old)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 204, "already logged out");
+    assert_clearing(&response);
+    assert_eq!(app.stored_session("ada@example.com"), session);
+    assert_eq!(app.get("/api/auth/me").await.status(), 200);
+}
+
 crate::tests![
     logout_with_a_live_access_cookie_revokes_the_refresh_token,
     logout_with_an_expired_access_token_still_revokes,
     with_only_the_refresh_cookie_the_revoke_route_ends_the_session,
     logout_without_any_cookie_is_idempotent,
     a_forged_access_token_cannot_log_someone_out,
+    logout_with_a_stale_access_token_leaves_the_newer_session_alive,
 ];

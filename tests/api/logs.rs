@@ -92,9 +92,19 @@ async fn run_session(format: &str) -> SessionLog {
         .await
         .expect("forged write");
     assert_eq!(forged.status(), 403);
+    // The reuse ended the session, and with it `access`: log in again for
+    // a logout that ends something.
+    let again = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({ "username": email, "password": PASSWORD }))
+        .send()
+        .await
+        .expect("login again");
+    assert_eq!(again.status(), 200);
+    let live_access = find_cookie(&set_cookies(&again), "accessToken").value;
     let logout = client
         .post(format!("{base}/api/auth/logout"))
-        .bearer_auth(&access)
+        .bearer_auth(&live_access)
         .send()
         .await
         .expect("logout");
@@ -107,6 +117,7 @@ async fn run_session(format: &str) -> SessionLog {
         PASSWORD,
         "not-the-password",
         &access,
+        &live_access,
         &refresh,
         &new_refresh,
         email,

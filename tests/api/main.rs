@@ -11,11 +11,14 @@
 //! and cargo-nextest work as usual.
 
 mod auth_tokens;
+mod bcrypt_fairness;
 mod binary;
 mod cli;
+mod cookie_tossing;
 mod cors;
 mod csrf;
 mod db_faults;
+mod edge;
 mod fleet;
 mod harness;
 mod headers;
@@ -25,8 +28,8 @@ mod input;
 mod login;
 mod logout;
 mod logs;
-mod openapi;
 mod metrics;
+mod openapi;
 mod people;
 mod pg_cluster;
 mod refresh;
@@ -41,11 +44,14 @@ mod throttle;
 fn main() -> std::process::ExitCode {
     harness::main(&[
         auth_tokens::tests,
+        bcrypt_fairness::tests,
         cli::tests,
+        cookie_tossing::tests,
         cors::tests,
         csrf::tests,
         db_faults::tests,
         fleet::tests,
+        edge::tests,
         headers::tests,
         health::tests,
         input::tests,

@@ -206,9 +206,27 @@ async fn sigterm_and_sigint_drain_an_in_flight_login_and_exit_cleanly() {
     }
 }
 
+/// The database holds password and session hashes: owner-only, like the
+/// development secret beside it.
+async fn a_new_sqlite_database_and_its_wal_are_readable_by_the_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = crate::helpers::spawn_app().await;
+    app.logged_in_user("ada@example.com").await;
+    let file = PathBuf::from(app.db_url.trim_start_matches("sqlite://"));
+    let wal = PathBuf::from(format!("{}-wal", file.display()));
+    for path in [&file, &wal] {
+        let mode = std::fs::metadata(path)
+            .expect("file exists")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{}: {mode:o}", path.display());
+    }
+}
+
 crate::tests![
     an_unsupported_database_scheme_stops_start_up_naming_the_accepted_ones;
     postgres_only: postgres_connection_errors_report_the_real_cause;
     sqlite_only: a_fresh_start_serves_on_sqlite_and_sessions_survive_a_restart,
         sigterm_and_sigint_drain_an_in_flight_login_and_exit_cleanly,
+    a_new_sqlite_database_and_its_wal_are_readable_by_the_owner_only,
 ];
