@@ -160,6 +160,15 @@ async fn postgres_connection_errors_report_the_real_cause() {
     }
 }
 
+fn send_signal(server: &RunningServer, name: &str) {
+    let kill = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(server.pid().to_string())
+        .status()
+        .expect("kill");
+    assert!(kill.success(), "kill -{name}");
+}
+
 /// Both signals drain: the listener closes at once, a login already in
 /// flight (bcrypt takes a while) still gets its answer, and the
 /// process exits 0.
@@ -178,12 +187,7 @@ async fn sigterm_and_sigint_drain_an_in_flight_login_and_exit_cleanly() {
         let login = actix_web::rt::spawn(async move { (login.await, Instant::now()) });
         actix_web::rt::time::sleep(Duration::from_millis(150)).await;
         let signalled = Instant::now();
-        let kill = std::process::Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(server.pid().to_string())
-            .status()
-            .expect("kill");
-        assert!(kill.success());
+        send_signal(&server, signal);
         actix_web::rt::time::sleep(Duration::from_millis(300)).await;
         let refused = client.get(server.url("/health")).send().await;
         assert!(refused.is_err(), "SIG{signal}: no new connections");
@@ -223,18 +227,10 @@ async fn a_second_signal_during_the_drain_exits_at_once() {
         )
         .expect("half a request");
     actix_web::rt::time::sleep(Duration::from_millis(200)).await;
-    let signal = |name: &str| {
-        let kill = std::process::Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(server.pid().to_string())
-            .status()
-            .expect("kill");
-        assert!(kill.success());
-    };
-    signal("TERM");
+    send_signal(&server, "TERM");
     actix_web::rt::time::sleep(Duration::from_millis(300)).await;
     let second = Instant::now();
-    signal("INT");
+    send_signal(&server, "INT");
     let (status, log) = server.wait_for_exit(Duration::from_secs(5));
     assert!(second.elapsed() < Duration::from_secs(5), "{log}");
     assert_eq!(status.and_then(|s| s.code()), Some(1), "{log}");
