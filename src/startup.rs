@@ -99,8 +99,8 @@ impl Application {
         self.port
     }
 
-    /// Stops accepting at once; `graceful` lets in-flight requests finish
-    /// for up to `SHUTDOWN_TIMEOUT`.
+    /// Stops the server: `stop(true)` closes the listener at once and lets
+    /// in-flight requests finish for up to `SHUTDOWN_TIMEOUT`.
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }

@@ -160,6 +160,15 @@ async fn postgres_connection_errors_report_the_real_cause() {
     }
 }
 
+fn send_signal(server: &RunningServer, name: &str) {
+    let kill = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(server.pid().to_string())
+        .status()
+        .expect("kill");
+    assert!(kill.success(), "kill -{name}");
+}
+
 /// Both signals drain: the listener closes at once, a login already in
 /// flight (bcrypt takes a while) still gets its answer, and the
 /// process exits 0.
@@ -180,12 +189,7 @@ async fn sigterm_and_sigint_drain_an_in_flight_login_and_exit_cleanly() {
         let login = actix_web::rt::spawn(async move { (login.await, Instant::now()) });
         actix_web::rt::time::sleep(Duration::from_millis(150)).await;
         let signalled = Instant::now();
-        let kill = std::process::Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(server.pid().to_string())
-            .status()
-            .expect("kill");
-        assert!(kill.success());
+        send_signal(&server, signal);
         actix_web::rt::time::sleep(Duration::from_millis(300)).await;
         let refused = client.get(server.url("/health")).send().await;
         assert!(refused.is_err(), "SIG{signal}: no new connections");
@@ -225,10 +229,39 @@ async fn a_new_sqlite_database_and_its_wal_are_readable_by_the_owner_only() {
     }
 }
 
+/// While a drain waits for a request that never finishes (its body never
+/// arrives), a second signal exits at once, non-zero.
+async fn a_second_signal_during_the_drain_exits_at_once() {
+    use std::io::Write;
+    let dir = ScratchDir::new();
+    let mut command = gateway(dir.path());
+    command.env("APP_PORT", "0").env("SHUTDOWN_TIMEOUT", "60s");
+    let mut server = RunningServer::start(command);
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut stalled = std::net::TcpStream::connect(&address).expect("connect");
+    stalled
+        .write_all(
+            b"POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+              Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+        )
+        .expect("half a request");
+    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    send_signal(&server, "TERM");
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    let second = Instant::now();
+    send_signal(&server, "INT");
+    let (status, log) = server.wait_for_exit(Duration::from_secs(5));
+    assert!(second.elapsed() < Duration::from_secs(5), "{log}");
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{log}");
+    assert!(log.contains("SIGINT during shutdown: exiting now"), "{log}");
+    drop(stalled);
+}
+
 crate::tests![
     an_unsupported_database_scheme_stops_start_up_naming_the_accepted_ones;
     postgres_only: postgres_connection_errors_report_the_real_cause;
     sqlite_only: a_fresh_start_serves_on_sqlite_and_sessions_survive_a_restart,
         sigterm_and_sigint_drain_an_in_flight_login_and_exit_cleanly,
     a_new_sqlite_database_and_its_wal_are_readable_by_the_owner_only,
+        a_second_signal_during_the_drain_exits_at_once,
 ];
