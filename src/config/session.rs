@@ -19,6 +19,8 @@ pub struct SessionSettings {
     /// A refresh with the immediately previous token succeeds this long
     /// after the rotation (several tabs, lost responses); later it is theft.
     pub refresh_reuse_window: Duration,
+    /// A session not refreshed for this long ends; `None` (`0`) is off.
+    pub refresh_idle_timeout: Option<Duration>,
 }
 
 impl SessionSettings {
@@ -46,15 +48,31 @@ impl SessionSettings {
                 "must be at least 32 bytes",
             ));
         }
+        let access_ttl = vars.duration_between(
+            "ACCESS_TOKEN_TTL",
+            Duration::from_secs(15 * 60),
+            Duration::from_secs(1),
+            Duration::from_secs(24 * 3600),
+        )?;
+        let refresh_idle_timeout = Some(vars.duration_between(
+            "REFRESH_IDLE_TIMEOUT",
+            Duration::from_secs(24 * 3600),
+            Duration::ZERO,
+            Duration::from_secs(365 * 24 * 3600),
+        )?)
+        .filter(|idle| !idle.is_zero());
+        // A client refreshes when its access token runs out: an idle timeout
+        // no longer than that would end sessions in constant use.
+        if refresh_idle_timeout.is_some_and(|idle| idle <= access_ttl) {
+            return Err(ConfigError::invalid(
+                "REFRESH_IDLE_TIMEOUT",
+                "must be longer than ACCESS_TOKEN_TTL (or 0 for off)",
+            ));
+        }
         Ok(SessionSettings {
             access_token_secret,
             access_token_secret_generated,
-            access_ttl: vars.duration_between(
-                "ACCESS_TOKEN_TTL",
-                Duration::from_secs(15 * 60),
-                Duration::from_secs(1),
-                Duration::from_secs(24 * 3600),
-            )?,
+            access_ttl,
             refresh_ttl: vars.duration_between(
                 "REFRESH_TOKEN_TTL",
                 Duration::from_secs(7 * 24 * 3600),
@@ -76,6 +94,7 @@ impl SessionSettings {
                 Duration::ZERO,
                 Duration::from_secs(300),
             )?,
+            refresh_idle_timeout,
         })
     }
 }
@@ -106,6 +125,7 @@ mod tests {
         assert!(s.leeway <= Duration::from_secs(30));
         assert!(!s.token_body_delivery);
         assert_eq!(s.refresh_reuse_window, Duration::from_secs(30));
+        assert_eq!(s.refresh_idle_timeout, Some(Duration::from_secs(86_400)));
         assert_eq!(s.issuer, "bff-gateway");
         assert_eq!(s.audience, "bff-gateway");
     }
@@ -136,9 +156,23 @@ mod tests {
             (("JWT_LEEWAY", "5m"), "JWT_LEEWAY"),
             (("TOKEN_BODY_DELIVERY", "maybe"), "TOKEN_BODY_DELIVERY"),
             (("REFRESH_REUSE_WINDOW", "10m"), "REFRESH_REUSE_WINDOW"),
+            (("REFRESH_IDLE_TIMEOUT", "366d"), "REFRESH_IDLE_TIMEOUT"),
+            (("REFRESH_IDLE_TIMEOUT", "15m"), "REFRESH_IDLE_TIMEOUT"),
         ] {
             let text = err_text(&[pair], Environment::Development);
             assert!(text.contains(var), "{pair:?} gave `{text}`");
         }
+    }
+
+    #[test]
+    fn the_idle_timeout_is_off_at_zero_and_must_outlast_the_access_token() {
+        let off = load(&[("REFRESH_IDLE_TIMEOUT", "0")], Environment::Test).expect("valid");
+        assert_eq!(off.refresh_idle_timeout, None);
+        let pairs = [("ACCESS_TOKEN_TTL", "1h"), ("REFRESH_IDLE_TIMEOUT", "1h")];
+        let text = err_text(&pairs, Environment::Test);
+        assert!(text.contains("longer than ACCESS_TOKEN_TTL"), "{text}");
+        let pairs = [("ACCESS_TOKEN_TTL", "1h"), ("REFRESH_IDLE_TIMEOUT", "61m")];
+        let s = load(&pairs, Environment::Test).expect("valid");
+        assert_eq!(s.refresh_idle_timeout, Some(Duration::from_secs(61 * 60)));
     }
 }

@@ -152,6 +152,7 @@ mod tests {
             token_body_delivery: false,
             access_token_secret_generated: false,
             refresh_reuse_window: Duration::from_secs(30),
+            refresh_idle_timeout: None,
         }
     }
 

@@ -27,7 +27,7 @@ use self::{
     access::JwtKeys,
     cookies::SessionCookies,
     delivery::{Issued, TokenDelivery, UserView},
-    refresh::{Decision, Presented, StoredSession},
+    refresh::{Decision, Policy, Presented, StoredSession},
     token::{RefreshToken, SuccessorKey},
 };
 use crate::{
@@ -63,8 +63,8 @@ pub struct Sessions {
     cookies: SessionCookies,
     successor_key: SuccessorKey,
     refresh_ttl: TimeDelta,
-    /// How long the immediately previous refresh token still succeeds.
-    reuse_window: TimeDelta,
+    /// The reuse window and idle timeout the refresh decision applies.
+    policy: Policy,
     body_delivery: bool,
 }
 
@@ -96,7 +96,13 @@ impl Sessions {
             cookies: SessionCookies::new(cookies, settings.access_ttl, refresh_path),
             successor_key: SuccessorKey::derive(settings.access_token_secret.expose())?,
             refresh_ttl: delta("REFRESH_TOKEN_TTL", settings.refresh_ttl)?,
-            reuse_window: delta("REFRESH_REUSE_WINDOW", settings.refresh_reuse_window)?,
+            policy: Policy {
+                reuse_window: delta("REFRESH_REUSE_WINDOW", settings.refresh_reuse_window)?,
+                idle_timeout: settings
+                    .refresh_idle_timeout
+                    .map(|idle| delta("REFRESH_IDLE_TIMEOUT", idle))
+                    .transpose()?,
+            },
             body_delivery: settings.token_body_delivery,
         })
     }
@@ -176,13 +182,13 @@ impl Sessions {
         let (family, hash, next_hash) =
             (presented.family().to_owned(), presented.hash(), next.hash());
         let now = now_utc();
-        let window = self.reuse_window;
+        let policy = self.policy;
         let outcome = db::run(&self.pool, move |conn| {
             let presented = Presented {
                 hash: &hash,
                 successor_hash: &next_hash,
             };
-            Ok(carry_out(conn, &family, presented, now, window)?)
+            Ok(carry_out(conn, &family, presented, now, policy)?)
         })
         .await?;
         let user = match outcome {
@@ -342,12 +348,12 @@ fn carry_out(
     family: &str,
     presented: Presented<'_>,
     now: NaiveDateTime,
-    window: TimeDelta,
+    policy: Policy,
 ) -> diesel::QueryResult<Outcome> {
     for _ in 0..2 {
         let row = store::find_by_family(conn, family)?;
         let stored = row.as_ref().map(StoredSession::from);
-        let outcome = match refresh::decide(stored.as_ref(), presented, now, window) {
+        let outcome = match refresh::decide(stored.as_ref(), presented, now, policy) {
             Decision::Rotate => {
                 match store::rotate(conn, family, presented.hash, presented.successor_hash, now)? {
                     Some(user) => Outcome::Rotated(user),
@@ -356,7 +362,9 @@ fn carry_out(
             }
             Decision::Retry => row.map_or(Outcome::Unknown, Outcome::Retried),
             Decision::Expired => {
-                store::clear_expired_family(conn, family, now)?;
+                if let Some(judged) = stored.and_then(|s| s.current_hash) {
+                    store::clear_ended_family(conn, family, &judged, now)?;
+                }
                 Outcome::Expired
             }
             Decision::Reused => {
