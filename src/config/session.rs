@@ -5,7 +5,11 @@ use super::{ConfigError, Environment, Secret, vars::Vars};
 /// Access tokens and refresh-token rotation.
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
+    /// Signs new access tokens; its successor key derives refresh tokens.
     pub access_token_secret: Secret,
+    /// Retired keys: their access tokens still verify until they expire,
+    /// and refresh retries across the rotation still get their successor.
+    pub access_token_previous_secrets: Vec<Secret>,
     /// `ACCESS_TOKEN_SECRET` was not set (development/test): the secret is
     /// random, and start-up may swap in the development secret file.
     pub access_token_secret_generated: bool,
@@ -48,6 +52,7 @@ impl SessionSettings {
                 "must be at least 32 bytes",
             ));
         }
+        let access_token_previous_secrets = previous_secrets(vars, &access_token_secret)?;
         let access_ttl = vars.duration_between(
             "ACCESS_TOKEN_TTL",
             Duration::from_secs(15 * 60),
@@ -71,6 +76,7 @@ impl SessionSettings {
         }
         Ok(SessionSettings {
             access_token_secret,
+            access_token_previous_secrets,
             access_token_secret_generated,
             access_ttl,
             refresh_ttl: vars.duration_between(
@@ -97,6 +103,39 @@ impl SessionSettings {
             refresh_idle_timeout,
         })
     }
+}
+
+const PREVIOUS_SECRETS: &str = "ACCESS_TOKEN_PREVIOUS_SECRETS";
+
+/// `ACCESS_TOKEN_PREVIOUS_SECRETS`: comma-separated, each entry trimmed. A
+/// bad entry is named by its position, never by its value.
+fn previous_secrets(vars: &Vars, current: &Secret) -> Result<Vec<Secret>, ConfigError> {
+    let Some(list) = vars.get(PREVIOUS_SECRETS) else {
+        return Ok(Vec::new());
+    };
+    let entries: Vec<&[u8]> = list.split(',').map(|e| e.trim().as_bytes()).collect();
+    let count = entries.len();
+    let mut secrets: Vec<Secret> = Vec::with_capacity(count);
+    for (i, entry) in entries.into_iter().enumerate() {
+        let which = format!("entry {} of {count}", i + 1);
+        let problem = if entry.is_empty() {
+            Some(format!("{which} is empty"))
+        } else if entry.len() < 32 {
+            Some(format!("{which} is shorter than 32 bytes"))
+        } else if entry == current.expose() {
+            Some(format!(
+                "{which} is the current ACCESS_TOKEN_SECRET; list only retired keys"
+            ))
+        } else {
+            let repeated = secrets.iter().position(|s| s.expose() == entry);
+            repeated.map(|j| format!("{which} repeats entry {}", j + 1))
+        };
+        if let Some(reason) = problem {
+            return Err(ConfigError::invalid(PREVIOUS_SECRETS, reason));
+        }
+        secrets.push(Secret::new(entry));
+    }
+    Ok(secrets)
 }
 
 #[cfg(test)]
@@ -174,5 +213,54 @@ mod tests {
         let pairs = [("ACCESS_TOKEN_TTL", "1h"), ("REFRESH_IDLE_TIMEOUT", "61m")];
         let s = load(&pairs, Environment::Test).expect("valid");
         assert_eq!(s.refresh_idle_timeout, Some(Duration::from_secs(61 * 60)));
+    }
+
+    #[test]
+    fn previous_secrets_are_listed_trimmed_and_each_entry_is_checked_by_position() {
+        let old = "old-key-old-key-old-key-old-key-0";
+        let older = "older-key-older-key-older-key-00";
+        let list = format!(" {old} , {older}");
+        let s = load(
+            &[SECRET, (PREVIOUS_SECRETS, &list)],
+            Environment::Production,
+        )
+        .expect("valid");
+        let listed: Vec<&[u8]> = s
+            .access_token_previous_secrets
+            .iter()
+            .map(Secret::expose)
+            .collect();
+        assert_eq!(listed, [old.as_bytes(), older.as_bytes()]);
+        assert!(
+            load(&[SECRET], Environment::Production)
+                .expect("valid")
+                .access_token_previous_secrets
+                .is_empty()
+        );
+
+        let short = "short-secret";
+        for (list, expected) in [
+            (
+                format!("{old},{short}"),
+                "entry 2 of 2 is shorter than 32 bytes",
+            ),
+            (format!("{old},,{older}"), "entry 2 of 3 is empty"),
+            (format!("{old},"), "entry 2 of 2 is empty"),
+            (
+                format!("{older},{}", SECRET.1),
+                "entry 2 of 2 is the current",
+            ),
+            (
+                format!("{old},{older},{old}"),
+                "entry 3 of 3 repeats entry 1",
+            ),
+        ] {
+            let text = err_text(&[SECRET, (PREVIOUS_SECRETS, &list)], Environment::Test);
+            assert!(text.contains(PREVIOUS_SECRETS), "{text}");
+            assert!(text.contains(expected), "{list}: {text}");
+            for secret in [old, older, short, SECRET.1] {
+                assert!(!text.contains(secret), "a secret in `{text}`");
+            }
+        }
     }
 }

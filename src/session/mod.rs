@@ -28,7 +28,7 @@ use self::{
     cookies::SessionCookies,
     delivery::{Issued, TokenDelivery, UserView},
     refresh::{Decision, Policy, Presented, StoredSession},
-    token::{RefreshToken, SuccessorKey},
+    token::{RefreshToken, SuccessorKeys},
 };
 use crate::{
     accounts::Role,
@@ -61,7 +61,7 @@ pub struct Sessions {
     pool: DbPool,
     access: JwtKeys,
     cookies: SessionCookies,
-    successor_key: SuccessorKey,
+    successor_keys: SuccessorKeys,
     refresh_ttl: TimeDelta,
     /// The reuse window and idle timeout the refresh decision applies.
     policy: Policy,
@@ -94,7 +94,13 @@ impl Sessions {
             pool,
             access: JwtKeys::new(settings),
             cookies: SessionCookies::new(cookies, settings.access_ttl, refresh_path),
-            successor_key: SuccessorKey::derive(settings.access_token_secret.expose())?,
+            successor_keys: SuccessorKeys::derive(
+                settings.access_token_secret.expose(),
+                settings
+                    .access_token_previous_secrets
+                    .iter()
+                    .map(|s| s.expose()),
+            )?,
             refresh_ttl: delta("REFRESH_TOKEN_TTL", settings.refresh_ttl)?,
             policy: Policy {
                 reuse_window: delta("REFRESH_REUSE_WINDOW", settings.refresh_reuse_window)?,
@@ -178,30 +184,41 @@ impl Sessions {
             log::info!("refresh rejected: malformed token");
             return Err(AppError::Unauthenticated(AuthFailure::RefreshTokenInvalid));
         };
-        let next = presented.successor(&self.successor_key);
-        let (family, hash, next_hash) =
-            (presented.family().to_owned(), presented.hash(), next.hash());
+        let successors = presented.successors(&self.successor_keys);
+        let (family, hash, next_hash) = (
+            presented.family().to_owned(),
+            presented.hash(),
+            successors.current.hash(),
+        );
+        let retired: Vec<String> = successors.retired.iter().map(|t| t.hash()).collect();
         let now = now_utc();
         let policy = self.policy;
         let outcome = db::run(&self.pool, move |conn| {
             let presented = Presented {
                 hash: &hash,
                 successor_hash: &next_hash,
+                retired_successor_hashes: &retired,
             };
             Ok(carry_out(conn, &family, presented, now, policy)?)
         })
         .await?;
-        let user = match outcome {
+        let (user, next) = match outcome {
             Outcome::Rotated(user) => {
                 log::info!("refresh: user_id={}", user.id);
-                user
+                (user, successors.current)
             }
             Outcome::Retried(user) => {
                 log::info!(
                     "refresh retried within the reuse window: user_id={}",
                     user.id
                 );
-                user
+                // The successor that rotation stored, under whichever key.
+                let next = user
+                    .refresh_token_hash
+                    .as_deref()
+                    .and_then(|stored| successors.with_hash(stored))
+                    .ok_or(Invariant("a retried session holds none of the successors"))?;
+                (user, next)
             }
             Outcome::Unknown => {
                 log::info!("refresh rejected: unknown token");

@@ -29,11 +29,23 @@ pub struct Policy {
     pub idle_timeout: Option<TimeDelta>,
 }
 
-/// The presented token's hash and the hash of the successor it rotates into.
+/// The presented token's hash and the hash of the successor it rotates
+/// into, under the current key and under each retired one.
 #[derive(Debug, Clone, Copy)]
 pub struct Presented<'a> {
     pub hash: &'a str,
+    /// What a rotation now stores.
     pub successor_hash: &'a str,
+    /// What a rotation before the last key rotation stored.
+    pub retired_successor_hashes: &'a [String],
+}
+
+impl Presented<'_> {
+    fn rotates_into(&self, hash: Option<&str>) -> bool {
+        hash.is_some_and(|hash| {
+            hash == self.successor_hash || self.retired_successor_hashes.iter().any(|h| h == hash)
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +83,7 @@ pub fn decide(
     let expired = idle || stored.expires_at.is_none_or(|at| at <= now);
     let is_current = stored.current_hash.as_deref() == Some(presented.hash);
     let is_retry = stored.previous_hash.as_deref() == Some(presented.hash)
-        && stored.current_hash.as_deref() == Some(presented.successor_hash)
+        && presented.rotates_into(stored.current_hash.as_deref())
         && stored
             .rotated_at
             .is_some_and(|at| at > now - policy.reuse_window);
@@ -130,6 +142,7 @@ mod tests {
         Presented {
             hash,
             successor_hash,
+            retired_successor_hashes: &[],
         }
     }
 
@@ -358,6 +371,31 @@ mod tests {
         assert_eq!(
             decide(Some(&stored), current(), at(5_000), idle_after_100s()),
             Decision::Rotate
+        );
+    }
+
+    #[test]
+    fn a_retry_across_a_key_rotation_matches_the_successor_of_the_retired_key() {
+        // t0 rotated into t1 under the old key; the new key would give another.
+        let stored = rotated_once(0, 1000);
+        let retired = [String::from("hash-of-other"), String::from(CURRENT)];
+        let across = Presented {
+            hash: OLD,
+            successor_hash: "hash-of-t1-under-the-new-key",
+            retired_successor_hashes: &retired,
+        };
+        assert_eq!(
+            decide(Some(&stored), across, at(1), window()),
+            Decision::Retry
+        );
+        // The old key removed: nothing ties t0 to t1 any more.
+        let removed = Presented {
+            retired_successor_hashes: &[],
+            ..across
+        };
+        assert_eq!(
+            decide(Some(&stored), removed, at(1), window()),
+            Decision::Reused
         );
     }
 }

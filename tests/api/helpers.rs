@@ -162,13 +162,7 @@ pub async fn spawn_app() -> TestApp {
 /// Like [`spawn_app`] with some variables of config/test.env overridden.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let database = TestDatabase::create().await;
-    let mut vars = test_env();
-    vars.insert("APP_ENV".into(), "test".into());
-    vars.insert("DATABASE_URL".into(), database.url.clone());
-    for (k, v) in overrides {
-        vars.insert((*k).into(), (*v).into());
-    }
-    let settings = Settings::from_vars(|k| vars.get(k).cloned()).expect("valid test settings");
+    let settings = test_settings(&database.url, overrides);
     TestApp {
         address: start(&settings).await,
         db_name: database.name.clone(),
@@ -181,6 +175,17 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         jar: Mutex::new(HashMap::new()),
         _database: database,
     }
+}
+
+/// config/test.env for the database at `db_url`, with `overrides`.
+fn test_settings(db_url: &str, overrides: &[(&str, &str)]) -> Settings {
+    let mut vars = test_env();
+    vars.insert("APP_ENV".into(), "test".into());
+    vars.insert("DATABASE_URL".into(), db_url.to_owned());
+    for (k, v) in overrides {
+        vars.insert((*k).into(), (*v).into());
+    }
+    Settings::from_vars(|k| vars.get(k).cloned()).expect("valid test settings")
 }
 
 /// Builds and starts the application on this thread's runtime; returns its
@@ -262,6 +267,13 @@ impl TestApp {
     /// a load balancer); returns its base address.
     pub async fn spawn_instance(&self) -> String {
         start(&self.settings).await
+    }
+
+    /// The application restarted on this test's database with other
+    /// settings (config/test.env plus `overrides`); returns its base
+    /// address. The first server keeps running but is no longer asked.
+    pub async fn restart_with(&self, overrides: &[(&str, &str)]) -> String {
+        start(&test_settings(&self.db_url, overrides)).await
     }
 
     /// `n` refreshes at once with `token`, spread round-robin over the

@@ -20,6 +20,7 @@ mod headers;
 mod health;
 mod helpers;
 mod input;
+mod key_rotation;
 mod login;
 mod logout;
 mod logs;
@@ -40,6 +41,7 @@ fn main() -> std::process::ExitCode {
         headers::tests,
         health::tests,
         input::tests,
+        key_rotation::tests,
         login::tests,
         logout::tests,
         logs::tests,
