@@ -33,3 +33,41 @@ pub fn set_role(
         .set((users::role.eq(role), users::updated_at.eq(now)))
         .get_result(conn)
 }
+
+/// Deletes the account; returns its id. Its access tokens stop at once:
+/// the per-request session check finds no row.
+pub fn delete_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<i32>> {
+    diesel::delete(users::table.filter(users::email.eq(email)))
+        .returning(users::id)
+        .get_result(conn)
+        .optional()
+}
+
+/// What an operator may see of an account: never a hash.
+#[derive(Queryable, Debug)]
+pub struct UserSummary {
+    pub id: i32,
+    pub email: String,
+    pub role: String,
+    pub created_at: NaiveDateTime,
+    /// The absolute end of its refresh session, if it has one.
+    pub session_expires_at: Option<NaiveDateTime>,
+}
+
+/// Every account (or those of `role`), by id.
+pub fn list(conn: &mut DbConnection, role: Option<&str>) -> QueryResult<Vec<UserSummary>> {
+    let mut query = users::table
+        .select((
+            users::id,
+            users::email,
+            users::role,
+            users::created_at,
+            users::refresh_token_expires_at,
+        ))
+        .order(users::id)
+        .into_boxed();
+    if let Some(role) = role {
+        query = query.filter(users::role.eq(role));
+    }
+    query.load(conn)
+}
