@@ -35,6 +35,9 @@ impl From<PasswordError> for AppError {
     }
 }
 
+/// Cheap to clone (the semaphore is shared): a background hash upgrade
+/// holds its own copy.
+#[derive(Clone)]
 pub struct PasswordHasher {
     pepper: Vec<u8>,
     cost: u32,
@@ -62,6 +65,14 @@ impl PasswordHasher {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.pepper)?;
         mac.update(password.as_bytes());
         Ok(STANDARD.encode(mac.finalize().into_bytes()))
+    }
+
+    /// Whether `hash` was made at a lower cost than `BCRYPT_COST` (the cost
+    /// was raised since): it should be redone once its password is known.
+    /// An unparseable hash is never rewritten.
+    pub fn needs_upgrade(&self, hash: &str) -> bool {
+        hash.parse::<bcrypt::HashParts>()
+            .is_ok_and(|parts| parts.get_cost() < self.cost)
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
@@ -102,12 +113,36 @@ mod tests {
     use crate::config::Secret;
 
     fn hasher(pepper: &[u8]) -> PasswordHasher {
+        at_cost(pepper, 4)
+    }
+
+    fn at_cost(pepper: &[u8], bcrypt_cost: u32) -> PasswordHasher {
         PasswordHasher::new(&PasswordSettings {
             pepper: Secret::new(pepper),
-            bcrypt_cost: 4,
+            bcrypt_cost,
             bcrypt_max_concurrency: 2,
         })
         .expect("hasher")
+    }
+
+    #[actix_web::test]
+    async fn only_hashes_of_a_lower_cost_need_an_upgrade() {
+        let (low, high) = (at_cost(&[1u8; 32], 4), at_cost(&[1u8; 32], 5));
+        let old = low.hash("correct horse").await.expect("hash");
+        assert!(high.needs_upgrade(&old));
+        assert!(!low.needs_upgrade(&old));
+        let new = high.hash("correct horse").await.expect("hash");
+        assert!(new.starts_with("$2b$05$"), "{new}");
+        assert!(!high.needs_upgrade(&new));
+        assert!(!low.needs_upgrade(&new), "never downgraded");
+        assert!(
+            high.verify("correct horse", Some(new))
+                .await
+                .expect("verify")
+        );
+        for garbage in ["", "plain text", "$2b$xx$nonsense"] {
+            assert!(!high.needs_upgrade(garbage), "{garbage}");
+        }
     }
 
     #[actix_web::test]

@@ -71,3 +71,22 @@ pub fn list(conn: &mut DbConnection, role: Option<&str>) -> QueryResult<Vec<User
     }
     query.load(conn)
 }
+
+/// Replaces the password hash only while it is still `old`, so a concurrent
+/// change of the password is never overwritten; true when replaced.
+pub fn replace_password_hash(
+    conn: &mut DbConnection,
+    user_id: i32,
+    old: &str,
+    new: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::update(
+        users::table
+            .find(user_id)
+            .filter(users::password_hash.eq(old)),
+    )
+    .set((users::password_hash.eq(new), users::updated_at.eq(now)))
+    .execute(conn)
+    .map(|n| n == 1)
+}

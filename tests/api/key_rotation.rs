@@ -49,6 +49,19 @@ async fn session_under_the_old_key(app: &TestApp) -> (String, String) {
     (access, refresh)
 }
 
+/// Restarts with the new key and the old one listed; the old key's access
+/// token still works there. Returns the restarted gateway's address.
+async fn rotate_keys(app: &TestApp, old_access: &str) -> String {
+    let rotated = app
+        .restart_with(&[
+            ("ACCESS_TOKEN_SECRET", NEW_KEY),
+            ("ACCESS_TOKEN_PREVIOUS_SECRETS", OLD_KEY),
+        ])
+        .await;
+    assert_eq!(me(app, &rotated, old_access).await.status(), 200);
+    rotated
+}
+
 async fn rotating_the_signing_key_mid_session_logs_nobody_out() {
     let app = spawn_app_with(&[("ACCESS_TOKEN_SECRET", OLD_KEY)]).await;
     let (old_access, t0) = session_under_the_old_key(&app).await;
@@ -56,13 +69,7 @@ async fn rotating_the_signing_key_mid_session_logs_nobody_out() {
     // client still holds t0.
     let (t1, _) = refresh(&app, &app.address, &t0).await;
 
-    let rotated = app
-        .restart_with(&[
-            ("ACCESS_TOKEN_SECRET", NEW_KEY),
-            ("ACCESS_TOKEN_PREVIOUS_SECRETS", OLD_KEY),
-        ])
-        .await;
-    assert_eq!(me(&app, &rotated, &old_access).await.status(), 200);
+    let rotated = rotate_keys(&app, &old_access).await;
 
     // The retry after the rotation still gets the successor stored before it.
     let (retried, access) = refresh(&app, &rotated, &t0).await;
@@ -84,13 +91,7 @@ async fn rotating_the_signing_key_mid_session_logs_nobody_out() {
 async fn removing_the_previous_key_ends_its_access_tokens_but_not_the_session() {
     let app = spawn_app_with(&[("ACCESS_TOKEN_SECRET", OLD_KEY)]).await;
     let (old_access, t0) = session_under_the_old_key(&app).await;
-    let rotated = app
-        .restart_with(&[
-            ("ACCESS_TOKEN_SECRET", NEW_KEY),
-            ("ACCESS_TOKEN_PREVIOUS_SECRETS", OLD_KEY),
-        ])
-        .await;
-    assert_eq!(me(&app, &rotated, &old_access).await.status(), 200);
+    rotate_keys(&app, &old_access).await;
 
     let removed = app.restart_with(&[("ACCESS_TOKEN_SECRET", NEW_KEY)]).await;
     assert_error(me(&app, &removed, &old_access).await, 401, "token_invalid").await;

@@ -24,6 +24,7 @@ mod key_rotation;
 mod login;
 mod logout;
 mod logs;
+mod password_upgrade;
 mod people;
 mod refresh;
 mod sessions;
@@ -45,6 +46,7 @@ fn main() -> std::process::ExitCode {
         login::tests,
         logout::tests,
         logs::tests,
+        password_upgrade::tests,
         people::tests,
         refresh::tests,
         sessions::tests,
