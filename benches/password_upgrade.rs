@@ -6,9 +6,11 @@
 //!     cargo bench --bench password_upgrade
 //!
 //! Reported against the baseline measured in the same run (a login at the
-//! low cost, no upgrade due): the upgrading login (verify at the low cost,
-//! rehash in the background) and the next login (verify at the high cost,
-//! which is also what an inline upgrade would have added to the first one).
+//! low cost, no upgrade due): the first login after the raise (verify at
+//! the low cost, at most one rehash in the background at a time), how many
+//! login passes it takes until every hash is upgraded, and a login once
+//! upgraded (verify at the high cost, which is also about what an inline
+//! upgrade would have added to the first one).
 //! Knobs: UPGRADE_USERS (default 8), UPGRADE_FROM_COST (4), UPGRADE_TO_COST
 //! (12), TEST_DATABASE_SERVER. Only 127.0.0.1 is contacted.
 
@@ -79,29 +81,39 @@ async fn main() {
     report(&format!("login, cost {from}, no upgrade due"), &baseline);
 
     let (high, _) = start_server(&vars(&to)).await;
-    let started = Instant::now();
-    let upgrading = logins(&client, &high, n).await;
-    report("first login after the raise", &upgrading);
-
     let target = DatabaseTarget::parse(&database.url()).expect("url");
     let mut conn = establish(&target).expect("connect");
     let prefix = format!("$2b${to:0>2}$%");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let upgraded: i64 = users::table
+    let mut count_upgraded = || -> usize {
+        let n: i64 = users::table
             .filter(users::password_hash.like(&prefix))
             .count()
             .get_result(&mut conn)
             .expect("count");
-        if upgraded as usize == n || Instant::now() > deadline {
-            println!(
-                "{upgraded}/{n} hashes stored at cost {to} {:.2?} after the first of those logins",
-                started.elapsed()
-            );
-            break;
+        n as usize
+    };
+    let started = Instant::now();
+    let upgrading = logins(&client, &high, n).await;
+    report("first login after the raise", &upgrading);
+    // One rehash at a time, and a busy one skips: the rest upgrade at later
+    // logins. Log in again (once the running rehash is stored) until done.
+    let mut passes = 1;
+    while count_upgraded() < n && passes < 50 {
+        let settle = Instant::now() + Duration::from_secs(30);
+        let before = count_upgraded();
+        while count_upgraded() == before && Instant::now() < settle {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        if count_upgraded() < n {
+            logins(&client, &high, n).await;
+            passes += 1;
+        }
     }
+    println!(
+        "{}/{n} hashes stored at cost {to} after {passes} login passes, {:.2?} after the first",
+        count_upgraded(),
+        started.elapsed()
+    );
     let upgraded = logins(&client, &high, n).await;
     report(&format!("next login, cost {to}"), &upgraded);
 

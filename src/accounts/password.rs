@@ -10,7 +10,7 @@ use actix_web::error::BlockingError;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, Mac, digest::InvalidLength};
 use sha2::Sha256;
-use tokio::sync::{AcquireError, Semaphore};
+use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
 
 use crate::{blocking, config::PasswordSettings, errors::AppError};
 
@@ -42,6 +42,9 @@ pub struct PasswordHasher {
     pepper: Vec<u8>,
     cost: u32,
     permits: Arc<Semaphore>,
+    /// One background rehash at a time (see src/accounts/upgrade.rs), so
+    /// upgrades never hold more than one of the permits logins wait for.
+    rehash_slot: Arc<Semaphore>,
     /// Verified against when the account does not exist, so unknown users
     /// cost the same time as wrong passwords.
     dummy_hash: String,
@@ -54,6 +57,7 @@ impl PasswordHasher {
             pepper: settings.pepper.expose().to_vec(),
             cost: settings.bcrypt_cost,
             permits: Arc::new(Semaphore::new(settings.bcrypt_max_concurrency)),
+            rehash_slot: Arc::new(Semaphore::new(1)),
             dummy_hash: String::new(),
         };
         let dummy = crate::random::token()?;
@@ -73,6 +77,12 @@ impl PasswordHasher {
     pub fn needs_upgrade(&self, hash: &str) -> bool {
         hash.parse::<bcrypt::HashParts>()
             .is_ok_and(|parts| parts.get_cost() < self.cost)
+    }
+
+    /// The right to run the one background rehash, if no other is running;
+    /// held until the rehash is stored.
+    pub fn rehash_slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.rehash_slot.clone().try_acquire_owned().ok()
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
@@ -143,6 +153,15 @@ mod tests {
         for garbage in ["", "plain text", "$2b$xx$nonsense"] {
             assert!(!high.needs_upgrade(garbage), "{garbage}");
         }
+    }
+
+    #[test]
+    fn one_rehash_at_a_time() {
+        let h = hasher(&[1u8; 32]);
+        let slot = h.rehash_slot().expect("free");
+        assert!(h.clone().rehash_slot().is_none(), "shared by clones");
+        drop(slot);
+        assert!(h.rehash_slot().is_some());
     }
 
     #[actix_web::test]

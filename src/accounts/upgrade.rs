@@ -3,10 +3,11 @@
 //! current cost and stored, so raising the cost takes effect as users log in.
 //!
 //! It runs after the login has been answered: the login costs what its
-//! stored hash costs, and only the stored row waits for the new hash. The
-//! new bcrypt still queues for a permit like every other, so it adds no
-//! unbounded work; if it is lost (shutdown, a database error), the next
-//! login tries again.
+//! stored hash costs, and only the stored row waits for the new hash. At
+//! most one rehash runs at a time and a login finding it busy skips its
+//! upgrade, so upgrades never queue up in front of logins for the bcrypt
+//! permits; a skipped or lost upgrade (busy, shutdown, a database error)
+//! happens at that user's next login.
 
 use chrono::Utc;
 
@@ -26,11 +27,16 @@ pub(super) fn spawn_if_needed(
     if !passwords.needs_upgrade(&user.password_hash) {
         return;
     }
+    let Some(slot) = passwords.rehash_slot() else {
+        return;
+    };
     let (passwords, pool) = (passwords.clone(), pool.clone());
     let (user_id, old) = (user.id, user.password_hash.clone());
     let password = password.to_owned();
     actix_web::rt::spawn(async move {
-        match upgrade(&passwords, &pool, user_id, old, &password).await {
+        let result = upgrade(&passwords, &pool, user_id, old, &password).await;
+        drop(slot);
+        match result {
             Ok(true) => log::info!("password hash upgraded: user_id={user_id}"),
             // Changed meanwhile: the newer hash stands.
             Ok(false) => {}
