@@ -8,6 +8,9 @@ use crate::{
     helpers::{PASSWORD, TestDatabase, find_cookie, set_cookies},
 };
 
+const SIGNING_KEY: &str = "logged-never-signing-key-0123456789";
+const PREVIOUS_KEY: &str = "logged-never-previous-key-012345678";
+
 async fn logs_never_contain_secrets_tokens_or_emails() {
     let database = TestDatabase::create().await;
     let mut command = gateway(env!("CARGO_MANIFEST_DIR").as_ref());
@@ -17,7 +20,9 @@ async fn logs_never_contain_secrets_tokens_or_emails() {
         .env("APP_PORT", "0")
         .env("RUST_LOG", "debug")
         // Every reuse is theft, so the theft warning is exercised too.
-        .env("REFRESH_REUSE_WINDOW", "0s");
+        .env("REFRESH_REUSE_WINDOW", "0s")
+        .env("ACCESS_TOKEN_SECRET", SIGNING_KEY)
+        .env("ACCESS_TOKEN_PREVIOUS_SECRETS", PREVIOUS_KEY);
     let server = RunningServer::start(command);
 
     let base = server.base.clone();
@@ -112,6 +117,8 @@ async fn logs_never_contain_secrets_tokens_or_emails() {
         &new_refresh,
         email,
         "probe=1",
+        SIGNING_KEY,
+        PREVIOUS_KEY,
     ] {
         assert!(!log.contains(secret), "the log contains `{secret}`:\n{log}");
     }
