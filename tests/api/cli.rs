@@ -250,15 +250,7 @@ async fn the_cli_lists_users_by_role_without_their_hashes() {
     assert!(admins.contains("root@example.com") && !admins.contains("ada@"));
 
     let (hash, _) = app.stored_session("root@example.com");
-    let password_hash: String = {
-        use bff_gateway::db::schema::users;
-        use diesel::prelude::*;
-        users::table
-            .filter(users::email.eq("root@example.com"))
-            .select(users::password_hash)
-            .first(&mut app.db())
-            .expect("row")
-    };
+    let password_hash = app.stored_password_hash("root@example.com");
     for secret in [password_hash.as_str(), hash.as_deref().expect("session")] {
         assert!(!all.contains(secret), "a hash in {all}");
     }

@@ -471,6 +471,17 @@ impl TestApp {
             .expect("person row")
     }
 
+    /// The stored password hash of a user row.
+    pub fn stored_password_hash(&self, email: &str) -> String {
+        use bff_gateway::db::schema::users::dsl as u;
+        use diesel::prelude::*;
+        u::users
+            .filter(u::email.eq(email))
+            .select(u::password_hash)
+            .first(&mut self.db())
+            .expect("user row")
+    }
+
     /// (refresh_token_hash, refresh_token_expires_at) of a user row.
     pub fn stored_session(&self, email: &str) -> (Option<String>, Option<chrono::NaiveDateTime>) {
         use bff_gateway::db::schema::users::dsl as u;

@@ -7,16 +7,6 @@ use serde_json::json;
 
 use crate::helpers::{PASSWORD, TestApp, spawn_app};
 
-fn stored_hash(app: &TestApp, email: &str) -> String {
-    use bff_gateway::db::schema::users;
-    use diesel::prelude::*;
-    users::table
-        .filter(users::email.eq(email))
-        .select(users::password_hash)
-        .first(&mut app.db())
-        .expect("user row")
-}
-
 async fn login_at(app: &TestApp, base: &str, password: &str) -> u16 {
     app.client
         .post(format!("{base}/api/auth/login"))
@@ -33,7 +23,7 @@ async fn login_at(app: &TestApp, base: &str, password: &str) -> u16 {
 async fn changed_hash(app: &TestApp, old: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let hash = stored_hash(app, "ada@example.com");
+        let hash = app.stored_password_hash("ada@example.com");
         if hash != old || Instant::now() > deadline {
             return hash;
         }
@@ -45,7 +35,7 @@ async fn a_hash_of_a_lower_cost_is_upgraded_after_login_and_still_logs_in() {
     // config/test.env: BCRYPT_COST=4.
     let app = spawn_app().await;
     assert_eq!(app.signup("ada@example.com", PASSWORD).await.status(), 201);
-    let cost_4 = stored_hash(&app, "ada@example.com");
+    let cost_4 = app.stored_password_hash("ada@example.com");
     assert!(cost_4.starts_with("$2b$04$"), "{cost_4}");
     assert_eq!(login_at(&app, &app.address, PASSWORD).await, 200);
 
@@ -61,7 +51,7 @@ async fn a_hash_of_a_lower_cost_is_upgraded_after_login_and_still_logs_in() {
     assert_eq!(login_at(&app, &app.address, PASSWORD).await, 200);
     assert_eq!(login_at(&app, &raised, "wrong password").await, 401);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(stored_hash(&app, "ada@example.com"), cost_5);
+    assert_eq!(app.stored_password_hash("ada@example.com"), cost_5);
 }
 
 crate::tests![a_hash_of_a_lower_cost_is_upgraded_after_login_and_still_logs_in];
