@@ -5,15 +5,20 @@
 use std::io::BufRead;
 
 use actix_web::error::BlockingError;
-use chrono::Utc;
-use diesel::QueryResult;
+use chrono::{NaiveDateTime, Utc};
+use diesel::{QueryResult, result::Error::NotFound};
 
 use crate::{
     accounts::{PasswordError, PasswordHasher, Role},
     blocking,
     config::Settings,
-    db::{self, DbConnection, DbPool, DbSetupError, models::NewUser, users},
+    db::{
+        self, DbConnection, DbPool, DbSetupError,
+        models::{NewUser, User},
+        users,
+    },
     errors::is_unique_violation,
+    session::store,
     validation::{normalize_email, signup_errors},
 };
 
@@ -23,6 +28,9 @@ usage:
   bff-gateway create-user --email EMAIL [--role user|admin]
       password from BFF_USER_PASSWORD, else the first line of standard input
   bff-gateway set-role --email EMAIL --role user|admin
+  bff-gateway revoke --email EMAIL          end the session; access tokens stop at once
+  bff-gateway delete-user --email EMAIL     delete the account (and so its session)
+  bff-gateway list-users [--role user|admin]
   bff-gateway help";
 
 pub const PASSWORD_VAR: &str = "BFF_USER_PASSWORD";
@@ -33,6 +41,9 @@ pub enum Command {
     Help,
     CreateUser { email: String, role: Role },
     SetRole { email: String, role: Role },
+    Revoke { email: String },
+    DeleteUser { email: String },
+    ListUsers { role: Option<Role> },
 }
 
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
@@ -74,6 +85,15 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             email: email.ok_or("set-role needs --email")?,
             role: role.ok_or("set-role needs --role")?,
         }),
+        Some("revoke") if role.is_none() => Ok(Command::Revoke {
+            email: email.ok_or("revoke needs --email")?,
+        }),
+        Some("delete-user") if role.is_none() => Ok(Command::DeleteUser {
+            email: email.ok_or("delete-user needs --email")?,
+        }),
+        Some("list-users") if email.is_none() => Ok(Command::ListUsers { role }),
+        Some(command @ ("revoke" | "delete-user")) => Err(format!("{command} takes no --role")),
+        Some("list-users") => Err("list-users takes no --email".into()),
         Some(other) => Err(format!("unknown command `{other}`")),
         None => Err("unexpected arguments".into()),
     }
@@ -121,7 +141,8 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
     database.min_idle = 0;
     let pool =
         blocking::run(move || db::connect_and_migrate(&database).map_err(CliError::from)).await?;
-    let (done, user) = match command {
+    let now = Utc::now().naive_utc();
+    let line = match command {
         Command::CreateUser { email, role } => {
             let password = read_password()?;
             let email = normalize_email(&email);
@@ -149,24 +170,73 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
                 users::insert(conn, &new_user)
             })
             .await?;
-            ("created user", user)
+            describe("created user", &user)
         }
         Command::SetRole { email, role } => {
             let email = normalize_email(&email);
-            let now = Utc::now().naive_utc();
             let user = query(&pool, move |conn| {
                 users::set_role(conn, &email, role.as_str(), now)
             })
             .await?;
-            ("user", user)
+            describe("user", &user)
+        }
+        Command::Revoke { email } => {
+            let email = normalize_email(&email);
+            let user = query(&pool, move |conn| {
+                let user = users::find_by_email(conn, &email)?.ok_or(NotFound)?;
+                store::end_for_user(conn, user.id, user.session_version, now)?;
+                Ok(user)
+            })
+            .await?;
+            describe("revoked the session of user", &user)
+        }
+        Command::DeleteUser { email } => {
+            let email = normalize_email(&email);
+            let target = email.clone();
+            let id = query(&pool, move |conn| {
+                users::delete_by_email(conn, &target)?.ok_or(NotFound)
+            })
+            .await?;
+            format!("deleted user id={id} email={email}")
+        }
+        Command::ListUsers { role } => {
+            let listed =
+                query(&pool, move |conn| users::list(conn, role.map(Role::as_str))).await?;
+            let lines: Vec<String> = listed
+                .iter()
+                .map(|u| {
+                    let session = match u.session_expires_at {
+                        Some(at) if at > now => format!("until {}", utc(at)),
+                        _ => "none".to_owned(),
+                    };
+                    format!(
+                        "id={} email={} role={} created={} session={session}",
+                        u.id,
+                        u.email,
+                        u.role,
+                        utc(u.created_at)
+                    )
+                })
+                .collect();
+            format!("{} users\n{}", lines.len(), lines.join("\n"))
+                .trim_end()
+                .to_owned()
         }
         Command::Serve | Command::Help => return Ok(()),
     };
-    println!(
+    println!("{line}");
+    Ok(())
+}
+
+fn utc(at: NaiveDateTime) -> String {
+    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn describe(done: &str, user: &User) -> String {
+    format!(
         "{done} id={} email={} role={}",
         user.id, user.email, user.role
-    );
-    Ok(())
+    )
 }
 
 /// Diesel blocks: on the blocking pool, like every request does.
@@ -224,6 +294,37 @@ mod tests {
         assert!(parse_str("set-role --email a@b.io").is_err());
         assert!(parse_str("create-user --email a@b.io --role root").is_err());
         assert!(parse_str("frobnicate").is_err());
+        assert_eq!(
+            parse_str("revoke --email a@b.io"),
+            Ok(Command::Revoke {
+                email: "a@b.io".into()
+            })
+        );
+        assert_eq!(
+            parse_str("delete-user --email a@b.io"),
+            Ok(Command::DeleteUser {
+                email: "a@b.io".into()
+            })
+        );
+        assert_eq!(
+            parse_str("list-users"),
+            Ok(Command::ListUsers { role: None })
+        );
+        assert_eq!(
+            parse_str("list-users --role admin"),
+            Ok(Command::ListUsers {
+                role: Some(Role::Admin)
+            })
+        );
+        for bad in [
+            "revoke",
+            "delete-user",
+            "revoke --email a@b.io --role admin",
+            "list-users --email a@b.io",
+            "list-users --role root",
+        ] {
+            assert!(parse_str(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

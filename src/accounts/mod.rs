@@ -4,6 +4,7 @@
 pub mod fairness;
 pub mod password;
 pub mod role;
+mod upgrade;
 
 use std::net::IpAddr;
 
@@ -84,7 +85,10 @@ impl Accounts {
             .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
             .await?;
         match user {
-            Some(user) if verified => Ok(user),
+            Some(user) if verified => {
+                upgrade::spawn_if_needed(&self.passwords, &self.pool, &user, password);
+                Ok(user)
+            }
             Some(user) => {
                 log::info!("login failed: user_id={} wrong password", user.id);
                 Err(AppError::Unauthenticated(AuthFailure::InvalidCredentials))

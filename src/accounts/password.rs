@@ -10,7 +10,7 @@ use actix_web::error::BlockingError;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, Mac, digest::InvalidLength};
 use sha2::Sha256;
-use tokio::sync::{AcquireError, Semaphore};
+use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
 
 use crate::{blocking, config::PasswordSettings, errors::AppError, metrics};
 
@@ -35,10 +35,16 @@ impl From<PasswordError> for AppError {
     }
 }
 
+/// Cheap to clone (the semaphore is shared): a background hash upgrade
+/// holds its own copy.
+#[derive(Clone)]
 pub struct PasswordHasher {
     pepper: Vec<u8>,
     cost: u32,
     permits: Arc<Semaphore>,
+    /// One background rehash at a time (see src/accounts/upgrade.rs), so
+    /// upgrades never hold more than one of the permits logins wait for.
+    rehash_slot: Arc<Semaphore>,
     /// Verified against when the account does not exist, so unknown users
     /// cost the same time as wrong passwords.
     dummy_hash: String,
@@ -51,6 +57,7 @@ impl PasswordHasher {
             pepper: settings.pepper.expose().to_vec(),
             cost: settings.bcrypt_cost,
             permits: Arc::new(Semaphore::new(settings.bcrypt_max_concurrency)),
+            rehash_slot: Arc::new(Semaphore::new(1)),
             dummy_hash: String::new(),
         };
         let dummy = crate::random::token()?;
@@ -62,6 +69,20 @@ impl PasswordHasher {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.pepper)?;
         mac.update(password.as_bytes());
         Ok(STANDARD.encode(mac.finalize().into_bytes()))
+    }
+
+    /// Whether `hash` was made at a lower cost than `BCRYPT_COST` (the cost
+    /// was raised since): it should be redone once its password is known.
+    /// An unparseable hash is never rewritten.
+    pub fn needs_upgrade(&self, hash: &str) -> bool {
+        hash.parse::<bcrypt::HashParts>()
+            .is_ok_and(|parts| parts.get_cost() < self.cost)
+    }
+
+    /// The right to run the one background rehash, if no other is running;
+    /// held until the rehash is stored.
+    pub fn rehash_slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.rehash_slot.clone().try_acquire_owned().ok()
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
@@ -104,12 +125,45 @@ mod tests {
     use crate::config::Secret;
 
     fn hasher(pepper: &[u8]) -> PasswordHasher {
+        at_cost(pepper, 4)
+    }
+
+    fn at_cost(pepper: &[u8], bcrypt_cost: u32) -> PasswordHasher {
         PasswordHasher::new(&PasswordSettings {
             pepper: Secret::new(pepper),
-            bcrypt_cost: 4,
+            bcrypt_cost,
             bcrypt_max_concurrency: 2,
         })
         .expect("hasher")
+    }
+
+    #[actix_web::test]
+    async fn only_hashes_of_a_lower_cost_need_an_upgrade() {
+        let (low, high) = (at_cost(&[1u8; 32], 4), at_cost(&[1u8; 32], 5));
+        let old = low.hash("correct horse").await.expect("hash");
+        assert!(high.needs_upgrade(&old));
+        assert!(!low.needs_upgrade(&old));
+        let new = high.hash("correct horse").await.expect("hash");
+        assert!(new.starts_with("$2b$05$"), "{new}");
+        assert!(!high.needs_upgrade(&new));
+        assert!(!low.needs_upgrade(&new), "never downgraded");
+        assert!(
+            high.verify("correct horse", Some(new))
+                .await
+                .expect("verify")
+        );
+        for garbage in ["", "plain text", "$2b$xx$nonsense"] {
+            assert!(!high.needs_upgrade(garbage), "{garbage}");
+        }
+    }
+
+    #[test]
+    fn one_rehash_at_a_time() {
+        let h = hasher(&[1u8; 32]);
+        let slot = h.rehash_slot().expect("free");
+        assert!(h.clone().rehash_slot().is_none(), "shared by clones");
+        drop(slot);
+        assert!(h.rehash_slot().is_some());
     }
 
     #[actix_web::test]

@@ -5,7 +5,11 @@ use super::{ConfigError, Environment, Secret, vars::Vars};
 /// Access tokens and refresh-token rotation.
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
+    /// Signs new access tokens; its successor key derives refresh tokens.
     pub access_token_secret: Secret,
+    /// Retired keys: their access tokens still verify until they expire,
+    /// and refresh retries across the rotation still get their successor.
+    pub access_token_previous_secrets: Vec<Secret>,
     /// `ACCESS_TOKEN_SECRET` was not set (development/test): the secret is
     /// random, and start-up may swap in the development secret file.
     pub access_token_secret_generated: bool,
@@ -19,6 +23,8 @@ pub struct SessionSettings {
     /// A refresh with the immediately previous token succeeds this long
     /// after the rotation (several tabs, lost responses); later it is theft.
     pub refresh_reuse_window: Duration,
+    /// A session not refreshed for this long ends; `None` (`0`) is off.
+    pub refresh_idle_timeout: Option<Duration>,
 }
 
 impl SessionSettings {
@@ -46,15 +52,33 @@ impl SessionSettings {
                 "must be at least 32 bytes",
             ));
         }
+        let access_token_previous_secrets = previous_secrets(vars, &access_token_secret)?;
+        let access_ttl = vars.duration_between(
+            "ACCESS_TOKEN_TTL",
+            Duration::from_secs(15 * 60),
+            Duration::from_secs(1),
+            Duration::from_secs(24 * 3600),
+        )?;
+        let refresh_idle_timeout = Some(vars.duration_between(
+            "REFRESH_IDLE_TIMEOUT",
+            Duration::from_secs(24 * 3600),
+            Duration::ZERO,
+            Duration::from_secs(365 * 24 * 3600),
+        )?)
+        .filter(|idle| !idle.is_zero());
+        // A client refreshes when its access token runs out: an idle timeout
+        // no longer than that would end sessions in constant use.
+        if refresh_idle_timeout.is_some_and(|idle| idle <= access_ttl) {
+            return Err(ConfigError::invalid(
+                "REFRESH_IDLE_TIMEOUT",
+                "must be longer than ACCESS_TOKEN_TTL (or 0 for off)",
+            ));
+        }
         Ok(SessionSettings {
             access_token_secret,
+            access_token_previous_secrets,
             access_token_secret_generated,
-            access_ttl: vars.duration_between(
-                "ACCESS_TOKEN_TTL",
-                Duration::from_secs(15 * 60),
-                Duration::from_secs(1),
-                Duration::from_secs(24 * 3600),
-            )?,
+            access_ttl,
             refresh_ttl: vars.duration_between(
                 "REFRESH_TOKEN_TTL",
                 Duration::from_secs(7 * 24 * 3600),
@@ -76,8 +100,42 @@ impl SessionSettings {
                 Duration::ZERO,
                 Duration::from_secs(300),
             )?,
+            refresh_idle_timeout,
         })
     }
+}
+
+const PREVIOUS_SECRETS: &str = "ACCESS_TOKEN_PREVIOUS_SECRETS";
+
+/// `ACCESS_TOKEN_PREVIOUS_SECRETS`: comma-separated, each entry trimmed. A
+/// bad entry is named by its position, never by its value.
+fn previous_secrets(vars: &Vars, current: &Secret) -> Result<Vec<Secret>, ConfigError> {
+    let Some(list) = vars.get(PREVIOUS_SECRETS) else {
+        return Ok(Vec::new());
+    };
+    let entries: Vec<&[u8]> = list.split(',').map(|e| e.trim().as_bytes()).collect();
+    let count = entries.len();
+    let mut secrets: Vec<Secret> = Vec::with_capacity(count);
+    for (i, entry) in entries.into_iter().enumerate() {
+        let which = format!("entry {} of {count}", i + 1);
+        let problem = if entry.is_empty() {
+            Some(format!("{which} is empty"))
+        } else if entry.len() < 32 {
+            Some(format!("{which} is shorter than 32 bytes"))
+        } else if entry == current.expose() {
+            Some(format!(
+                "{which} is the current ACCESS_TOKEN_SECRET; list only retired keys"
+            ))
+        } else {
+            let repeated = secrets.iter().position(|s| s.expose() == entry);
+            repeated.map(|j| format!("{which} repeats entry {}", j + 1))
+        };
+        if let Some(reason) = problem {
+            return Err(ConfigError::invalid(PREVIOUS_SECRETS, reason));
+        }
+        secrets.push(Secret::new(entry));
+    }
+    Ok(secrets)
 }
 
 #[cfg(test)]
@@ -106,6 +164,7 @@ mod tests {
         assert!(s.leeway <= Duration::from_secs(30));
         assert!(!s.token_body_delivery);
         assert_eq!(s.refresh_reuse_window, Duration::from_secs(30));
+        assert_eq!(s.refresh_idle_timeout, Some(Duration::from_secs(86_400)));
         assert_eq!(s.issuer, "bff-gateway");
         assert_eq!(s.audience, "bff-gateway");
     }
@@ -136,9 +195,72 @@ mod tests {
             (("JWT_LEEWAY", "5m"), "JWT_LEEWAY"),
             (("TOKEN_BODY_DELIVERY", "maybe"), "TOKEN_BODY_DELIVERY"),
             (("REFRESH_REUSE_WINDOW", "10m"), "REFRESH_REUSE_WINDOW"),
+            (("REFRESH_IDLE_TIMEOUT", "366d"), "REFRESH_IDLE_TIMEOUT"),
+            (("REFRESH_IDLE_TIMEOUT", "15m"), "REFRESH_IDLE_TIMEOUT"),
         ] {
             let text = err_text(&[pair], Environment::Development);
             assert!(text.contains(var), "{pair:?} gave `{text}`");
+        }
+    }
+
+    #[test]
+    fn the_idle_timeout_is_off_at_zero_and_must_outlast_the_access_token() {
+        let off = load(&[("REFRESH_IDLE_TIMEOUT", "0")], Environment::Test).expect("valid");
+        assert_eq!(off.refresh_idle_timeout, None);
+        let pairs = [("ACCESS_TOKEN_TTL", "1h"), ("REFRESH_IDLE_TIMEOUT", "1h")];
+        let text = err_text(&pairs, Environment::Test);
+        assert!(text.contains("longer than ACCESS_TOKEN_TTL"), "{text}");
+        let pairs = [("ACCESS_TOKEN_TTL", "1h"), ("REFRESH_IDLE_TIMEOUT", "61m")];
+        let s = load(&pairs, Environment::Test).expect("valid");
+        assert_eq!(s.refresh_idle_timeout, Some(Duration::from_secs(61 * 60)));
+    }
+
+    #[test]
+    fn previous_secrets_are_listed_trimmed_and_each_entry_is_checked_by_position() {
+        let old = "old-key-old-key-old-key-old-key-0";
+        let older = "older-key-older-key-older-key-00";
+        let list = format!(" {old} , {older}");
+        let s = load(
+            &[SECRET, (PREVIOUS_SECRETS, &list)],
+            Environment::Production,
+        )
+        .expect("valid");
+        let listed: Vec<&[u8]> = s
+            .access_token_previous_secrets
+            .iter()
+            .map(Secret::expose)
+            .collect();
+        assert_eq!(listed, [old.as_bytes(), older.as_bytes()]);
+        assert!(
+            load(&[SECRET], Environment::Production)
+                .expect("valid")
+                .access_token_previous_secrets
+                .is_empty()
+        );
+
+        let short = "short-secret";
+        for (list, expected) in [
+            (
+                format!("{old},{short}"),
+                "entry 2 of 2 is shorter than 32 bytes",
+            ),
+            (format!("{old},,{older}"), "entry 2 of 3 is empty"),
+            (format!("{old},"), "entry 2 of 2 is empty"),
+            (
+                format!("{older},{}", SECRET.1),
+                "entry 2 of 2 is the current",
+            ),
+            (
+                format!("{old},{older},{old}"),
+                "entry 3 of 3 repeats entry 1",
+            ),
+        ] {
+            let text = err_text(&[SECRET, (PREVIOUS_SECRETS, &list)], Environment::Test);
+            assert!(text.contains(PREVIOUS_SECRETS), "{text}");
+            assert!(text.contains(expected), "{list}: {text}");
+            for secret in [old, older, short, SECRET.1] {
+                assert!(!text.contains(secret), "a secret in `{text}`");
+            }
         }
     }
 }

@@ -1,10 +1,15 @@
 //! Short-lived access tokens (the claims a session issues): HS256 only,
-//! `typ: at+jwt`, every claim required.
+//! `typ: at+jwt`, every claim required. Signed with the current
+//! `ACCESS_TOKEN_SECRET` and labelled with its key id (`kid`); tokens of a
+//! key listed in `ACCESS_TOKEN_PREVIOUS_SECRETS` verify until they expire,
+//! so rotating the key logs nobody out.
 
 use std::time::Duration;
 
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::{accounts::Role, config::SessionSettings, errors::AuthFailure};
 
@@ -33,9 +38,35 @@ impl AccessClaims {
     }
 }
 
+/// The public name of a signing key: 96 bits of a domain-separated SHA-256
+/// of it, which identifies the key (≥ 32 bytes, so not guessable) without
+/// revealing it.
+pub fn key_id(secret: &[u8]) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"bff-gateway access-token key id v1\0")
+        .chain_update(secret)
+        .finalize();
+    URL_SAFE_NO_PAD.encode(&digest[..12])
+}
+
+struct VerifyingKey {
+    kid: String,
+    key: DecodingKey,
+}
+
+impl VerifyingKey {
+    fn new(secret: &[u8]) -> Self {
+        VerifyingKey {
+            kid: key_id(secret),
+            key: DecodingKey::from_secret(secret),
+        }
+    }
+}
+
 pub struct JwtKeys {
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// The current key first, then the previous ones.
+    verifying: Vec<VerifyingKey>,
     validation: Validation,
     issuer: String,
     audience: String,
@@ -54,9 +85,13 @@ impl JwtKeys {
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.leeway = settings.leeway.as_secs();
+        let previous = settings.access_token_previous_secrets.iter();
         JwtKeys {
             encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            verifying: std::iter::once(secret)
+                .chain(previous.map(|s| s.expose()))
+                .map(VerifyingKey::new)
+                .collect(),
             validation,
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
@@ -91,7 +126,21 @@ impl JwtKeys {
         };
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        header.kid = self.verifying.first().map(|current| current.kid.clone());
         jsonwebtoken::encode(&header, &claims, &self.encoding)
+    }
+
+    /// The key a token names by its `kid`. A token without one was issued
+    /// before key ids existed, with the key that was current then: it is
+    /// only checked against the current key. An unknown `kid` (a removed
+    /// key, or forged) matches nothing.
+    fn key_for(&self, token: &str) -> Result<&DecodingKey, AuthFailure> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthFailure::TokenInvalid)?;
+        let key = match header.kid {
+            None => self.verifying.first(),
+            Some(kid) => self.verifying.iter().find(|k| k.kid == kid),
+        };
+        key.map(|k| &k.key).ok_or(AuthFailure::TokenInvalid)
     }
 
     /// Verifies signature, algorithm, type and every claim.
@@ -118,10 +167,13 @@ impl JwtKeys {
     }
 
     fn decode(&self, token: &str, validation: &Validation) -> Result<AccessClaims, AuthFailure> {
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, validation)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => AuthFailure::TokenExpired,
-                _ => AuthFailure::TokenInvalid,
+        let key = self.key_for(token)?;
+        let data =
+            jsonwebtoken::decode::<AccessClaims>(token, key, validation).map_err(|e| {
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => AuthFailure::TokenExpired,
+                    _ => AuthFailure::TokenInvalid,
+                }
             })?;
         if data.header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
             return Err(AuthFailure::TokenInvalid);
@@ -139,11 +191,11 @@ impl JwtKeys {
 mod tests {
     use super::*;
     use crate::config::Secret;
-    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
     fn settings(secret: &str) -> SessionSettings {
         SessionSettings {
             access_token_secret: Secret::new(secret.as_bytes()),
+            access_token_previous_secrets: Vec::new(),
             access_ttl: Duration::from_secs(60),
             refresh_ttl: Duration::from_secs(600),
             issuer: "iss-test".into(),
@@ -152,6 +204,7 @@ mod tests {
             token_body_delivery: false,
             access_token_secret_generated: false,
             refresh_reuse_window: Duration::from_secs(30),
+            refresh_idle_timeout: None,
         }
     }
 
@@ -256,5 +309,89 @@ mod tests {
         assert_eq!(keys.verify(&expired).err(), Some(AuthFailure::TokenExpired));
         assert!(keys.verify_allow_expired(&expired, 600).is_ok());
         assert!(keys.verify_allow_expired(&expired, 30).is_err());
+    }
+
+    fn with_previous(current: &str, previous: &[&str]) -> JwtKeys {
+        JwtKeys::new(&SessionSettings {
+            access_token_previous_secrets: previous
+                .iter()
+                .map(|p| Secret::new(p.as_bytes()))
+                .collect(),
+            ..settings(current)
+        })
+    }
+
+    const NEW_SECRET: &str = "fedcba9876543210fedcba9876543210";
+
+    #[test]
+    fn tokens_name_their_key_by_an_id_that_is_not_the_key() {
+        let keys = JwtKeys::new(&settings(SECRET));
+        let token = keys.issue(1, "a@b.test", Role::User, 1).expect("sign");
+        let kid = jsonwebtoken::decode_header(&token)
+            .expect("header")
+            .kid
+            .expect("a kid");
+        assert_eq!(kid, key_id(SECRET.as_bytes()));
+        assert_ne!(kid, key_id(NEW_SECRET.as_bytes()));
+        assert_eq!(kid.len(), 16);
+        assert!(!SECRET.contains(&kid) && !kid.contains(&SECRET[..8]));
+    }
+
+    #[test]
+    fn a_previous_key_verifies_until_it_is_removed_and_new_tokens_use_the_current_key() {
+        let old = JwtKeys::new(&settings(SECRET));
+        let old_token = old.issue(1, "a@b.test", Role::User, 1).expect("sign");
+        let rotated = with_previous(NEW_SECRET, &[SECRET]);
+        assert_eq!(rotated.verify(&old_token).expect("still valid").sub, "1");
+        assert!(rotated.verify_allow_expired(&old_token, 600).is_ok());
+
+        let new_token = rotated.issue(2, "b@b.test", Role::User, 1).expect("sign");
+        assert_eq!(
+            jsonwebtoken::decode_header(&new_token).expect("header").kid,
+            Some(key_id(NEW_SECRET.as_bytes()))
+        );
+        assert_eq!(
+            old.verify(&new_token).err(),
+            Some(AuthFailure::TokenInvalid)
+        );
+
+        let removed = JwtKeys::new(&settings(NEW_SECRET));
+        assert_eq!(
+            removed.verify(&old_token).err(),
+            Some(AuthFailure::TokenInvalid)
+        );
+        assert!(removed.verify(&new_token).is_ok());
+    }
+
+    #[test]
+    fn a_token_without_a_kid_is_checked_against_the_current_key_only() {
+        let now = chrono::Utc::now().timestamp();
+        let claims = serde_json::json!({
+            "sub": "1", "email": "a@b.test", "role": "user", "iat": now, "exp": now + 60,
+            "iss": "iss-test", "aud": "aud-test", "jti": "x", "sv": 1
+        });
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some(ACCESS_TOKEN_TYPE.into());
+        let sign = |secret: &str, header: &Header| {
+            let key = EncodingKey::from_secret(secret.as_bytes());
+            jsonwebtoken::encode(header, &claims, &key).expect("sign")
+        };
+        let rotated = with_previous(NEW_SECRET, &[SECRET]);
+        assert!(rotated.verify(&sign(NEW_SECRET, &header)).is_ok());
+        assert_eq!(
+            rotated.verify(&sign(SECRET, &header)).err(),
+            Some(AuthFailure::TokenInvalid)
+        );
+        // A kid naming one key, signed by another, or naming no known key.
+        header.kid = Some(key_id(NEW_SECRET.as_bytes()));
+        assert_eq!(
+            rotated.verify(&sign(SECRET, &header)).err(),
+            Some(AuthFailure::TokenInvalid)
+        );
+        header.kid = Some("unknown-key-id".into());
+        assert_eq!(
+            rotated.verify(&sign(NEW_SECRET, &header)).err(),
+            Some(AuthFailure::TokenInvalid)
+        );
     }
 }

@@ -34,8 +34,8 @@ use self::{
     cache::{CachedSession, Lookup, SessionCache},
     cookies::SessionCookies,
     delivery::{Issued, TokenDelivery, UserView},
-    refresh::{Decision, Presented, StoredSession},
-    token::{RefreshToken, SuccessorKey},
+    refresh::{Decision, Policy, Presented, StoredSession},
+    token::{RefreshToken, SuccessorKeys},
 };
 use crate::{
     accounts::Role,
@@ -70,10 +70,10 @@ pub struct Sessions {
     pool: DbPool,
     access: JwtKeys,
     cookies: SessionCookies,
-    successor_key: SuccessorKey,
+    successor_keys: SuccessorKeys,
     refresh_ttl: TimeDelta,
-    /// How long the immediately previous refresh token still succeeds.
-    reuse_window: TimeDelta,
+    /// The reuse window and idle timeout the refresh decision applies.
+    policy: Policy,
     body_delivery: bool,
     cache: Arc<SessionCache>,
 }
@@ -105,9 +105,21 @@ impl Sessions {
             pool,
             access: JwtKeys::new(settings),
             cookies: SessionCookies::new(cookies, settings.access_ttl, refresh_path),
-            successor_key: SuccessorKey::derive(settings.access_token_secret.expose())?,
+            successor_keys: SuccessorKeys::derive(
+                settings.access_token_secret.expose(),
+                settings
+                    .access_token_previous_secrets
+                    .iter()
+                    .map(|s| s.expose()),
+            )?,
             refresh_ttl: delta("REFRESH_TOKEN_TTL", settings.refresh_ttl)?,
-            reuse_window: delta("REFRESH_REUSE_WINDOW", settings.refresh_reuse_window)?,
+            policy: Policy {
+                reuse_window: delta("REFRESH_REUSE_WINDOW", settings.refresh_reuse_window)?,
+                idle_timeout: settings
+                    .refresh_idle_timeout
+                    .map(|idle| delta("REFRESH_IDLE_TIMEOUT", idle))
+                    .transpose()?,
+            },
             body_delivery: settings.token_body_delivery,
             cache,
         })
@@ -193,10 +205,14 @@ impl Sessions {
             log::info!("refresh rejected: malformed token");
             return Err(AppError::Unauthenticated(AuthFailure::RefreshTokenInvalid));
         };
-        let next = presented.successor(&self.successor_key);
-        let (family, hash, next_hash) =
-            (presented.family().to_owned(), presented.hash(), next.hash());
-        let window = self.reuse_window;
+        let successors = presented.successors(&self.successor_keys);
+        let (family, hash, next_hash) = (
+            presented.family().to_owned(),
+            presented.hash(),
+            successors.current.hash(),
+        );
+        let retired: Vec<String> = successors.retired.iter().map(|t| t.hash()).collect();
+        let policy = self.policy;
         // `now` is read once the connection is in hand, and the swap commits
         // only within the deadline: a rotation delayed by a hung database is
         // stamped when it happens or not at all, so the client's retry is
@@ -206,16 +222,17 @@ impl Sessions {
             let presented = Presented {
                 hash: &hash,
                 successor_hash: &next_hash,
+                retired_successor_hashes: &retired,
             };
-            Ok((carry_out(conn, &family, presented, now, window)?, now))
+            Ok((carry_out(conn, &family, presented, now, policy)?, now))
         })
         .await?;
-        let user = match outcome {
+        let (user, next) = match outcome {
             Outcome::Rotated(user) => {
                 metrics::refreshed(false);
                 request_context::set_user_id(user.id);
                 log::info!("refresh: user_id={}", user.id);
-                user
+                (user, successors.current)
             }
             Outcome::Retried(user) => {
                 metrics::refreshed(true);
@@ -224,7 +241,13 @@ impl Sessions {
                     "refresh retried within the reuse window: user_id={}",
                     user.id
                 );
-                user
+                // The successor that rotation stored, under whichever key.
+                let next = user
+                    .refresh_token_hash
+                    .as_deref()
+                    .and_then(|stored| successors.with_hash(stored))
+                    .ok_or(Invariant("a retried session holds none of the successors"))?;
+                (user, next)
             }
             Outcome::Unknown => {
                 log::info!("refresh rejected: unknown token");
@@ -403,12 +426,12 @@ fn carry_out(
     family: &str,
     presented: Presented<'_>,
     now: NaiveDateTime,
-    window: TimeDelta,
+    policy: Policy,
 ) -> diesel::QueryResult<Outcome> {
     for _ in 0..2 {
         let row = store::find_by_family(conn, family)?;
         let stored = row.as_ref().map(StoredSession::from);
-        let outcome = match refresh::decide(stored.as_ref(), presented, now, window) {
+        let outcome = match refresh::decide(stored.as_ref(), presented, now, policy) {
             Decision::Rotate => {
                 match store::rotate(conn, family, presented.hash, presented.successor_hash, now)? {
                     Some(user) => Outcome::Rotated(user),
@@ -417,7 +440,9 @@ fn carry_out(
             }
             Decision::Retry => row.map_or(Outcome::Unknown, Outcome::Retried),
             Decision::Expired => {
-                store::clear_expired_family(conn, family, now)?;
+                if let Some(judged) = stored.and_then(|s| s.current_hash) {
+                    store::clear_ended_family(conn, family, &judged, now)?;
+                }
                 Outcome::Expired
             }
             Decision::Reused => {

@@ -1,7 +1,7 @@
 //! The refresh decision: what a presented refresh token means, given the
-//! session row its family names. Pure (the clock and the reuse window are
-//! passed in), so every branch and edge is unit-tested here; `Sessions::rotate`
-//! in src/session/mod.rs carries the decision out.
+//! session row its family names. Pure (the clock and the policy are passed
+//! in), so every branch and edge is unit-tested here; `Sessions::rotate` in
+//! src/session/mod.rs carries the decision out.
 
 use chrono::{NaiveDateTime, TimeDelta};
 
@@ -10,15 +10,42 @@ use chrono::{NaiveDateTime, TimeDelta};
 pub struct StoredSession {
     pub current_hash: Option<String>,
     pub previous_hash: Option<String>,
+    /// When the current token was issued (login or rotation): the session's
+    /// last activity. `None` only for sessions started before this was
+    /// recorded at login; the idle timeout cannot judge those.
     pub rotated_at: Option<NaiveDateTime>,
+    /// The absolute end, fixed at login.
     pub expires_at: Option<NaiveDateTime>,
 }
 
-/// The presented token's hash and the hash of the successor it rotates into.
+/// The settings the decision applies.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// How long after a rotation the immediately previous token still
+    /// succeeds (a second tab, a lost response).
+    pub reuse_window: TimeDelta,
+    /// A session whose current token was issued this long ago has been
+    /// abandoned and ends; `None` turns the rule off.
+    pub idle_timeout: Option<TimeDelta>,
+}
+
+/// The presented token's hash and the hash of the successor it rotates
+/// into, under the current key and under each retired one.
 #[derive(Debug, Clone, Copy)]
 pub struct Presented<'a> {
     pub hash: &'a str,
+    /// What a rotation now stores.
     pub successor_hash: &'a str,
+    /// What a rotation before the last key rotation stored.
+    pub retired_successor_hashes: &'a [String],
+}
+
+impl Presented<'_> {
+    fn rotates_into(&self, hash: Option<&str>) -> bool {
+        hash.is_some_and(|hash| {
+            hash == self.successor_hash || self.retired_successor_hashes.iter().any(|h| h == hash)
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +57,7 @@ pub enum Decision {
     /// whose response was lost. Answer as that rotation did.
     Retry,
     /// The current (or retried) token of a session past its absolute
-    /// expiry: the session is over.
+    /// expiry, or idle for the idle timeout: the session is over.
     Expired,
     /// Any other token of a known family has been rotated away before: a
     /// copy is being replayed. End the session for everyone holding it.
@@ -44,16 +71,22 @@ pub fn decide(
     stored: Option<&StoredSession>,
     presented: Presented<'_>,
     now: NaiveDateTime,
-    reuse_window: TimeDelta,
+    policy: Policy,
 ) -> Decision {
     let Some(stored) = stored else {
         return Decision::Unknown;
     };
-    let expired = stored.expires_at.is_none_or(|at| at <= now);
+    let idle = policy
+        .idle_timeout
+        .zip(stored.rotated_at)
+        .is_some_and(|(timeout, at)| at + timeout <= now);
+    let expired = idle || stored.expires_at.is_none_or(|at| at <= now);
     let is_current = stored.current_hash.as_deref() == Some(presented.hash);
     let is_retry = stored.previous_hash.as_deref() == Some(presented.hash)
-        && stored.current_hash.as_deref() == Some(presented.successor_hash)
-        && stored.rotated_at.is_some_and(|at| at > now - reuse_window);
+        && presented.rotates_into(stored.current_hash.as_deref())
+        && stored
+            .rotated_at
+            .is_some_and(|at| at > now - policy.reuse_window);
     if !(is_current || is_retry) {
         Decision::Reused
     } else if expired {
@@ -79,8 +112,20 @@ mod tests {
             .naive_utc()
     }
 
-    fn window() -> TimeDelta {
-        TimeDelta::seconds(30)
+    /// A 30-second reuse window, no idle timeout.
+    fn window() -> Policy {
+        Policy {
+            reuse_window: TimeDelta::seconds(30),
+            idle_timeout: None,
+        }
+    }
+
+    /// The 30-second window and a 100-second idle timeout.
+    fn idle_after_100s() -> Policy {
+        Policy {
+            idle_timeout: Some(TimeDelta::seconds(100)),
+            ..window()
+        }
     }
 
     /// t0 rotated into t1 at `rotated_at`; the session ends at `expires_at`.
@@ -97,6 +142,7 @@ mod tests {
         Presented {
             hash,
             successor_hash,
+            retired_successor_hashes: &[],
         }
     }
 
@@ -188,7 +234,15 @@ mod tests {
     fn a_zero_window_makes_every_reuse_theft() {
         let stored = rotated_once(0, 1000);
         assert_eq!(
-            decide(Some(&stored), previous(), at(0), TimeDelta::zero()),
+            decide(
+                Some(&stored),
+                previous(),
+                at(0),
+                Policy {
+                    reuse_window: TimeDelta::zero(),
+                    ..window()
+                }
+            ),
             Decision::Reused
         );
     }
@@ -248,6 +302,99 @@ mod tests {
         };
         assert_eq!(
             decide(Some(&stored), previous(), at(1), window()),
+            Decision::Reused
+        );
+    }
+
+    #[test]
+    fn a_session_idle_for_the_timeout_has_ended_at_its_edge() {
+        // Issued at 0, absolute expiry far away.
+        let stored = rotated_once(0, 10_000);
+        let just_inside = at(100) - TimeDelta::nanoseconds(1);
+        assert_eq!(
+            decide(Some(&stored), current(), just_inside, idle_after_100s()),
+            Decision::Rotate
+        );
+        for now in [100, 101, 5_000] {
+            assert_eq!(
+                decide(Some(&stored), current(), at(now), idle_after_100s()),
+                Decision::Expired,
+                "{now}s after the last refresh"
+            );
+        }
+        // Off: only the absolute expiry counts.
+        assert_eq!(
+            decide(Some(&stored), current(), at(5_000), window()),
+            Decision::Rotate
+        );
+    }
+
+    #[test]
+    fn the_idle_clock_restarts_at_every_rotation_and_never_moves_the_absolute_expiry() {
+        // Last rotated at 900: idle until 1000, but the session ends at 950.
+        let stored = rotated_once(900, 950);
+        assert_eq!(
+            decide(Some(&stored), current(), at(949), idle_after_100s()),
+            Decision::Rotate
+        );
+        assert_eq!(
+            decide(Some(&stored), current(), at(950), idle_after_100s()),
+            Decision::Expired
+        );
+    }
+
+    #[test]
+    fn a_retry_is_never_idle_and_an_idle_session_s_replay_is_still_theft() {
+        let stored = rotated_once(0, 10_000);
+        assert_eq!(
+            decide(Some(&stored), previous(), at(29), idle_after_100s()),
+            Decision::Retry
+        );
+        assert_eq!(
+            decide(
+                Some(&stored),
+                present("hash-of-ancient", OLD),
+                at(500),
+                idle_after_100s()
+            ),
+            Decision::Reused
+        );
+    }
+
+    #[test]
+    fn a_session_without_a_recorded_issue_time_is_judged_by_its_absolute_expiry() {
+        let stored = StoredSession {
+            current_hash: Some(CURRENT.into()),
+            expires_at: Some(at(10_000)),
+            ..StoredSession::default()
+        };
+        assert_eq!(
+            decide(Some(&stored), current(), at(5_000), idle_after_100s()),
+            Decision::Rotate
+        );
+    }
+
+    #[test]
+    fn a_retry_across_a_key_rotation_matches_the_successor_of_the_retired_key() {
+        // t0 rotated into t1 under the old key; the new key would give another.
+        let stored = rotated_once(0, 1000);
+        let retired = [String::from("hash-of-other"), String::from(CURRENT)];
+        let across = Presented {
+            hash: OLD,
+            successor_hash: "hash-of-t1-under-the-new-key",
+            retired_successor_hashes: &retired,
+        };
+        assert_eq!(
+            decide(Some(&stored), across, at(1), window()),
+            Decision::Retry
+        );
+        // The old key removed: nothing ties t0 to t1 any more.
+        let removed = Presented {
+            retired_successor_hashes: &[],
+            ..across
+        };
+        assert_eq!(
+            decide(Some(&stored), removed, at(1), window()),
             Decision::Reused
         );
     }

@@ -66,7 +66,8 @@ pub fn start(
             users::refresh_family.eq(family),
             users::refresh_token_hash.eq(token_hash),
             users::previous_refresh_token_hash.eq(None::<String>),
-            users::refresh_token_rotated_at.eq(None::<NaiveDateTime>),
+            // When the current token was issued: the idle timeout's clock.
+            users::refresh_token_rotated_at.eq(now),
             users::refresh_token_expires_at.eq(expires_at),
             users::updated_at.eq(now),
         ))
@@ -128,17 +129,20 @@ pub fn revoke_family(
     })
 }
 
-/// Ends the session of an expired family without touching access tokens
-/// (they have expired long before the refresh session did).
-pub fn clear_expired_family(
+/// Ends a session judged over (absolute expiry or idle) without touching
+/// access tokens (their TTL is shorter than either limit). Only if it still
+/// holds the current token it was judged on, so a concurrent rotation or
+/// login is never undone.
+pub fn clear_ended_family(
     conn: &mut DbConnection,
     family: &str,
+    judged_hash: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
     diesel::update(
         users::table
             .filter(users::refresh_family.eq(family))
-            .filter(users::refresh_token_expires_at.le(now)),
+            .filter(users::refresh_token_hash.eq(judged_hash)),
     )
     .set(no_session(now))
     .execute(conn)

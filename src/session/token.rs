@@ -31,6 +31,47 @@ impl SuccessorKey {
     }
 }
 
+/// The successor key of the current access-token secret, which every
+/// rotation uses, and those of the previous secrets: a rotation done just
+/// before a key rotation derived its successor with the old key, and its
+/// retry must still find it.
+pub struct SuccessorKeys {
+    current: SuccessorKey,
+    retired: Vec<SuccessorKey>,
+}
+
+impl SuccessorKeys {
+    pub fn derive<'a>(
+        current: &[u8],
+        retired: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<Self, InvalidLength> {
+        Ok(SuccessorKeys {
+            current: SuccessorKey::derive(current)?,
+            retired: retired
+                .into_iter()
+                .map(SuccessorKey::derive)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+/// What a presented token may rotate into: under the current key (what a
+/// rotation now stores) or under a retired one (what an earlier rotation
+/// stored).
+pub struct Successors {
+    pub current: RefreshToken,
+    pub retired: Vec<RefreshToken>,
+}
+
+impl Successors {
+    /// The successor whose hash is `hash`: the one a retried rotation stored.
+    pub fn with_hash(self, hash: &str) -> Option<RefreshToken> {
+        std::iter::once(self.current)
+            .chain(self.retired)
+            .find(|t| t.hash() == hash)
+    }
+}
+
 impl RefreshToken {
     /// A new session: new family, random secret.
     pub fn generate() -> Result<Self, getrandom::Error> {
@@ -64,6 +105,14 @@ impl RefreshToken {
         RefreshToken {
             family: self.family.clone(),
             secret: URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()),
+        }
+    }
+
+    /// The token this one rotates into under each key.
+    pub fn successors(&self, keys: &SuccessorKeys) -> Successors {
+        Successors {
+            current: self.successor(&keys.current),
+            retired: keys.retired.iter().map(|k| self.successor(k)).collect(),
         }
     }
 
@@ -124,6 +173,21 @@ mod tests {
         assert_eq!(t1.family(), t0.family());
         assert_ne!(t1.successor(&key), t1);
         assert!(RefreshToken::parse(&t1.expose()).is_some());
+    }
+
+    #[test]
+    fn a_successor_derived_under_a_retired_key_is_still_found() {
+        let (old, new) = ([7u8; 32], [8u8; 32]);
+        let before = SuccessorKeys::derive(&old, []).expect("keys");
+        let after = SuccessorKeys::derive(&new, [&old[..]]).expect("keys");
+        let t0 = RefreshToken::generate().expect("rng");
+        let stored = t0.successors(&before).current;
+        let successors = t0.successors(&after);
+        assert_ne!(successors.current, stored, "new rotations use the new key");
+        assert_eq!(successors.retired, std::slice::from_ref(&stored));
+        assert_eq!(successors.with_hash(&stored.hash()), Some(stored.clone()));
+        let removed = SuccessorKeys::derive(&new, []).expect("keys");
+        assert_eq!(t0.successors(&removed).with_hash(&stored.hash()), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::{
 
 use serde_json::Value;
 
-use crate::helpers::{PASSWORD, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, assert_error, spawn_app};
 
 pub(crate) fn cli(
     db_url: &str,
@@ -162,7 +162,115 @@ async fn the_cli_refuses_passwords_in_argv_and_weak_passwords() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no user with this email"));
 }
 
+/// Runs the CLI and asserts it succeeded; returns its standard output.
+fn cli_ok(app: &TestApp, args: &[&str]) -> String {
+    let out = cli(&app.db_url, args, None, None);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+fn cli_fails_with(app: &TestApp, args: &[&str], message: &str) {
+    let out = cli(&app.db_url, args, None, None);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(message), "{args:?}: {stderr}");
+}
+
+async fn the_cli_revokes_a_session_and_its_access_tokens_stop_at_once() {
+    let app = spawn_app().await;
+    app.logged_in_user("ada@example.com").await;
+    assert_eq!(app.get("/api/auth/me").await.status(), 200);
+
+    let out = cli_ok(&app, &["revoke", "--email", "Ada@Example.com"]);
+    assert!(out.contains("revoked the session of user"), "{out}");
+    assert!(out.contains("email=ada@example.com"), "{out}");
+    // The same, unexpired access token; no refresh in between.
+    assert_error(app.get("/api/auth/me").await, 401, "token_revoked").await;
+    assert_error(
+        app.post_empty("/api/auth/refresh").await,
+        401,
+        "refresh_token_invalid",
+    )
+    .await;
+    assert_eq!(app.stored_session("ada@example.com"), (None, None));
+    // The account itself is untouched: a new login works.
+    assert_eq!(app.login("ada@example.com", PASSWORD).await.status(), 200);
+    assert_eq!(app.get("/api/auth/me").await.status(), 200);
+
+    cli_fails_with(
+        &app,
+        &["revoke", "--email", "nobody@example.com"],
+        "no user with this email",
+    );
+}
+
+async fn the_cli_deletes_a_user_who_is_signed_out_at_once() {
+    let app = spawn_app().await;
+    app.logged_in_user("ada@example.com").await;
+    app.signup("bob@example.com", PASSWORD).await;
+
+    let out = cli_ok(&app, &["delete-user", "--email", "ada@example.com"]);
+    assert!(out.starts_with("deleted user id="), "{out}");
+    assert_error(app.get("/api/auth/me").await, 401, "token_revoked").await;
+    assert_error(
+        app.login("ada@example.com", PASSWORD).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    assert_eq!(app.count("users"), 1, "only ada is gone");
+
+    cli_fails_with(
+        &app,
+        &["delete-user", "--email", "ada@example.com"],
+        "no user with this email",
+    );
+    assert_eq!(app.count("users"), 1);
+}
+
+async fn the_cli_lists_users_by_role_without_their_hashes() {
+    let app = spawn_app().await;
+    app.logged_in_admin("root@example.com").await;
+    app.signup("ada@example.com", PASSWORD).await;
+
+    let all = cli_ok(&app, &["list-users"]);
+    let lines: Vec<&str> = all.lines().collect();
+    assert_eq!(lines.len(), 3, "{all}");
+    assert_eq!(lines[0], "2 users");
+    assert!(
+        lines[1].contains("email=root@example.com role=admin"),
+        "{all}"
+    );
+    assert!(
+        lines[1].contains("session=until "),
+        "root is logged in: {all}"
+    );
+    assert!(
+        lines[2].contains("email=ada@example.com role=user"),
+        "{all}"
+    );
+    assert!(lines[2].ends_with("session=none"), "{all}");
+
+    let admins = cli_ok(&app, &["list-users", "--role", "admin"]);
+    assert_eq!(admins.lines().count(), 2, "{admins}");
+    assert!(admins.contains("root@example.com") && !admins.contains("ada@"));
+
+    let (hash, _) = app.stored_session("root@example.com");
+    let password_hash = app.stored_password_hash("root@example.com");
+    for secret in [password_hash.as_str(), hash.as_deref().expect("session")] {
+        assert!(!all.contains(secret), "a hash in {all}");
+    }
+    assert!(!all.contains("$2"), "{all}");
+}
+
 crate::tests![
     the_cli_creates_an_admin_and_changes_roles,
     the_cli_refuses_passwords_in_argv_and_weak_passwords,
+    the_cli_revokes_a_session_and_its_access_tokens_stop_at_once,
+    the_cli_deletes_a_user_who_is_signed_out_at_once,
+    the_cli_lists_users_by_role_without_their_hashes,
 ];

@@ -187,13 +187,7 @@ pub async fn spawn_app_on(database_url: &str, overrides: &[(&str, &str)]) -> Tes
 }
 
 async fn spawn_app_at(database: TestDatabase, overrides: &[(&str, &str)]) -> TestApp {
-    let mut vars = test_env();
-    vars.insert("APP_ENV".into(), "test".into());
-    vars.insert("DATABASE_URL".into(), database.url.clone());
-    for (k, v) in overrides {
-        vars.insert((*k).into(), (*v).into());
-    }
-    let settings = Settings::from_vars(|k| vars.get(k).cloned()).expect("valid test settings");
+    let settings = test_settings(&database.url, overrides);
     TestApp {
         address: start(&settings).await,
         db_name: database.name.clone(),
@@ -210,6 +204,17 @@ fn client() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")
+}
+
+/// config/test.env for the database at `db_url`, with `overrides`.
+fn test_settings(db_url: &str, overrides: &[(&str, &str)]) -> Settings {
+    let mut vars = test_env();
+    vars.insert("APP_ENV".into(), "test".into());
+    vars.insert("DATABASE_URL".into(), db_url.to_owned());
+    for (k, v) in overrides {
+        vars.insert((*k).into(), (*v).into());
+    }
+    Settings::from_vars(|k| vars.get(k).cloned()).expect("valid test settings")
 }
 
 /// Builds and starts the application on this thread's runtime; returns its
@@ -338,6 +343,13 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// The application restarted on this test's database with other
+    /// settings (config/test.env plus `overrides`); returns its base
+    /// address. The first server keeps running but is no longer asked.
+    pub async fn restart_with(&self, overrides: &[(&str, &str)]) -> String {
+        start(&test_settings(&self.db_url, overrides)).await
     }
 
     /// `n` refreshes at once with `token`, spread round-robin over the
@@ -533,6 +545,17 @@ impl TestApp {
             .select((p::first_name, p::last_name))
             .first(&mut self.db())
             .expect("person row")
+    }
+
+    /// The stored password hash of a user row.
+    pub fn stored_password_hash(&self, email: &str) -> String {
+        use bff_gateway::db::schema::users::dsl as u;
+        use diesel::prelude::*;
+        u::users
+            .filter(u::email.eq(email))
+            .select(u::password_hash)
+            .first(&mut self.db())
+            .expect("user row")
     }
 
     /// (refresh_token_hash, refresh_token_expires_at) of a user row.

@@ -9,6 +9,9 @@ use crate::{
     helpers::{PASSWORD, TestDatabase, find_cookie, session_tokens, set_cookies},
 };
 
+const SIGNING_KEY: &str = "logged-never-signing-key-0123456789";
+const PREVIOUS_KEY: &str = "logged-never-previous-key-012345678";
+
 /// Sent with the successful login, to find that request's lines.
 const LOGIN_REQUEST_ID: &str = "login-probe-7f3a";
 
@@ -29,7 +32,9 @@ async fn run_session(format: &str) -> SessionLog {
         .env("RUST_LOG", "debug")
         .env("LOG_FORMAT", format)
         // Every reuse is theft, so the theft warning is exercised too.
-        .env("REFRESH_REUSE_WINDOW", "0s");
+        .env("REFRESH_REUSE_WINDOW", "0s")
+        .env("ACCESS_TOKEN_SECRET", SIGNING_KEY)
+        .env("ACCESS_TOKEN_PREVIOUS_SECRETS", PREVIOUS_KEY);
     let server = RunningServer::start(command);
 
     let base = server.base.clone();
@@ -123,6 +128,8 @@ async fn run_session(format: &str) -> SessionLog {
         email,
         "probe=1",
         &signature,
+        SIGNING_KEY,
+        PREVIOUS_KEY,
     ]
     .map(str::to_owned)
     .to_vec();

@@ -25,11 +25,13 @@ mod headers;
 mod health;
 mod helpers;
 mod input;
+mod key_rotation;
 mod login;
 mod logout;
 mod logs;
 mod metrics;
 mod openapi;
+mod password_upgrade;
 mod people;
 mod pg_cluster;
 mod refresh;
@@ -55,11 +57,13 @@ fn main() -> std::process::ExitCode {
         headers::tests,
         health::tests,
         input::tests,
+        key_rotation::tests,
         login::tests,
         logout::tests,
         logs::tests,
         openapi::tests,
         metrics::tests,
+        password_upgrade::tests,
         people::tests,
         refresh::tests,
         request_id::tests,

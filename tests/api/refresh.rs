@@ -131,6 +131,37 @@ async fn the_session_has_an_absolute_expiry() {
     assert_eq!(app.stored_session("ada@example.com"), (None, None));
 }
 
+/// Refreshed every 1.2 s, the session outlives its 2-second idle timeout;
+/// left alone for longer, it ends although its absolute expiry is an hour away.
+async fn a_session_not_refreshed_for_the_idle_timeout_ends() {
+    let app = spawn_app_with(&[
+        ("REFRESH_IDLE_TIMEOUT", "2s"),
+        ("ACCESS_TOKEN_TTL", "1s"),
+        ("REFRESH_TOKEN_TTL", "1h"),
+    ])
+    .await;
+    app.logged_in_user("ada@example.com").await;
+    let (_, expiry) = app.stored_session("ada@example.com");
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let response = app.post_empty("/api/auth/refresh").await;
+        assert_eq!(response.status(), 200);
+        // Max-Age still counts down to the absolute expiry, not the idle one.
+        let max_age = find_cookie(&set_cookies(&response), "refreshToken").max_age();
+        assert!((3590..=3600).contains(&max_age), "Max-Age {max_age}");
+        assert_eq!(app.stored_session("ada@example.com").1, expiry);
+    }
+
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let idle = app.post_empty("/api/auth/refresh").await;
+    let cookies = set_cookies(&idle);
+    for name in ["accessToken", "refreshToken"] {
+        assert_eq!(find_cookie(&cookies, name).attr("max-age"), Some("0"));
+    }
+    assert_error(idle, 401, "refresh_token_expired").await;
+    assert_eq!(app.stored_session("ada@example.com"), (None, None));
+}
+
 crate::tests![
     refresh_rotates_both_cookies_and_the_stored_hash,
     refresh_without_a_token_is_401_and_clears_cookies,
@@ -138,4 +169,5 @@ crate::tests![
     the_refresh_access_token_role_comes_from_the_database,
     concurrent_refreshes_with_one_token_rotate_exactly_once,
     the_session_has_an_absolute_expiry,
+    a_session_not_refreshed_for_the_idle_timeout_ends,
 ];
