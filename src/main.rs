@@ -52,6 +52,7 @@ async fn run() -> ExitCode {
                 1
             }
         };
+        telemetry::flush();
         std::process::exit(code);
     }
     cli::run(command, settings)
@@ -115,6 +116,7 @@ fn stop_on_signals(server: ServerHandle, drain: Duration) -> std::io::Result<()>
         drop(server.stop(true));
         if let Some(second) = signals.recv().await {
             log::warn!("{second} during shutdown: exiting now");
+            telemetry::flush();
             std::process::exit(1);
         }
     });
