@@ -50,6 +50,9 @@ const DB_ERRORS: &str = "db_errors_total";
 const BCRYPT_INFLIGHT: &str = "bcrypt_inflight";
 const BCRYPT_QUEUE_WAIT: &str = "bcrypt_queue_wait_seconds";
 const LOG_LINES_DROPPED: &str = "log_lines_dropped_total";
+const CACHE_LOOKUPS: &str = "session_cache_lookups_total";
+const CACHE_INVALIDATIONS: &str = "session_cache_invalidations_total";
+const CACHE_LISTENER: &str = "session_cache_listener_connected";
 
 const LOGIN_OUTCOMES: &[&str] = &["success", "invalid", "throttled", "error"];
 const SIGNUP_OUTCOMES: &[&str] = &["success", "invalid", "taken", "throttled", "error"];
@@ -66,6 +69,8 @@ const CSRF_REASONS: &[&str] = &[
 const REVOCATION_CAUSES: &[&str] = &["logout", "reuse", "role_change", "deleted", "admin"];
 const POOL_STATES: &[&str] = &["idle", "in_use"];
 const DB_ERROR_KINDS: &[&str] = &["connection", "locked", "pool_timeout", "query"];
+const CACHE_RESULTS: &[&str] = &["hit", "miss", "bypassed"];
+const CACHE_SCOPES: &[&str] = &["user", "all"];
 
 /// Every metric the gateway exports. README's Metrics table lists the same
 /// (a unit test checks).
@@ -154,8 +159,24 @@ pub const ALL: &[Metric] = &[
         labels: &[],
         help: "Info and debug log lines dropped because the log writer fell behind (src/telemetry.rs).",
     },
-    // The session cache (issue 11) adds its hits, misses, invalidations and
-    // listener state (0/1) here.
+    Metric {
+        name: CACHE_LOOKUPS,
+        kind: Kind::Counter,
+        labels: &[("result", CACHE_RESULTS)],
+        help: "Session checks by what the session cache had: hit, miss (read from the database), bypassed (listener down or cache off: read from the database).",
+    },
+    Metric {
+        name: CACHE_INVALIDATIONS,
+        kind: Kind::Counter,
+        labels: &[("scope", CACHE_SCOPES)],
+        help: "Session cache invalidations: one user (a session change heard or made here) or all (flush on listener connect, loss or an unknown change).",
+    },
+    Metric {
+        name: CACHE_LISTENER,
+        kind: Kind::Gauge,
+        labels: &[],
+        help: "1 while the session cache's listener is subscribed (cache in use), 0 while it is down (every check reads the database).",
+    },
 ];
 
 /// Seconds; from a fast cache hit to a request that waited on the pool.
@@ -198,6 +219,7 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
         }
     }
     gauge!(BCRYPT_INFLIGHT).set(0.0);
+    gauge!(CACHE_LISTENER).set(0.0);
     let upkeep = handle.clone();
     std::thread::Builder::new()
         .name("metrics-upkeep".into())
@@ -408,6 +430,34 @@ impl Drop for BcryptRunning {
     fn drop(&mut self) {
         gauge!(BCRYPT_INFLIGHT).decrement(1.0);
     }
+}
+
+/// What a session check found in the session cache.
+pub fn cache_lookup(result: CacheResult) {
+    let result = match result {
+        CacheResult::Hit => "hit",
+        CacheResult::Miss => "miss",
+        CacheResult::Bypassed => "bypassed",
+    };
+    counter!(CACHE_LOOKUPS, "result" => result).increment(1);
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum CacheResult {
+    Hit,
+    Miss,
+    Bypassed,
+}
+
+/// One user's entry dropped (`all == false`) or the whole cache flushed;
+/// a flush also says whether the cache is now in use.
+pub fn cache_invalidated(all: bool) {
+    let scope = if all { "all" } else { "user" };
+    counter!(CACHE_INVALIDATIONS, "scope" => scope).increment(1);
+}
+
+pub fn cache_listener(connected: bool) {
+    gauge!(CACHE_LISTENER).set(if connected { 1.0 } else { 0.0 });
 }
 
 /// An info or debug log line the writer had no room for.

@@ -17,7 +17,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{accounts::Role, config::SessionCacheSettings};
+use crate::{
+    accounts::Role,
+    config::SessionCacheSettings,
+    metrics::{self, CacheResult},
+};
 
 /// What a session check needs to know about a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +95,7 @@ impl SessionCache {
     pub fn lookup(&self, user_id: i32, now: Instant) -> Lookup {
         let mut inner = self.inner();
         if !inner.live {
+            metrics::cache_lookup(CacheResult::Bypassed);
             return Lookup::Miss(None);
         }
         let fresh = inner
@@ -100,6 +105,7 @@ impl SessionCache {
         match fresh {
             Some(true) => {
                 if let Some(entry) = inner.entries.get(&user_id) {
+                    metrics::cache_lookup(CacheResult::Hit);
                     return Lookup::Hit(entry.session.clone());
                 }
             }
@@ -108,6 +114,7 @@ impl SessionCache {
             }
             None => {}
         }
+        metrics::cache_lookup(CacheResult::Miss);
         Lookup::Miss(Some(Ticket(inner.epoch)))
     }
 
@@ -150,6 +157,7 @@ impl SessionCache {
         let mut inner = self.inner();
         inner.epoch += 1;
         inner.entries.remove(&user_id);
+        metrics::cache_invalidated(false);
     }
 
     /// Empties the cache and sets whether it may be used: `true` once the
@@ -161,6 +169,8 @@ impl SessionCache {
         inner.live = live;
         inner.entries.clear();
         inner.order.clear();
+        metrics::cache_invalidated(true);
+        metrics::cache_listener(live);
     }
 
     pub fn is_live(&self) -> bool {

@@ -300,6 +300,21 @@ async fn a_scripted_session_shows_as_exact_counter_deltas() {
         );
     }
     assert_eq!(after.get("bcrypt_inflight"), Some(&0.0), "{text}");
+    // Two session checks (/me, /people/{id}), both through the live cache:
+    // which of them hit depends on when the listener hears of the writes.
+    let lookups = |result| d("session_cache_lookups_total", &[("result", result)]);
+    assert_eq!(lookups("hit") + lookups("miss"), 2.0, "{text}");
+    assert_eq!(lookups("bypassed"), 0.0, "{text}");
+    assert_eq!(
+        after.get("session_cache_listener_connected"),
+        Some(&1.0),
+        "{text}"
+    );
+    // The logout dropped its user's entry here.
+    assert!(
+        d("session_cache_invalidations_total", &[("scope", "user")]) >= 1.0,
+        "{text}"
+    );
     assert!(d("db_pool_wait_seconds_count", &[]) >= 8.0, "{text}");
     let idle = series("db_pool_connections", &[("state", "idle")]);
     let in_use = series("db_pool_connections", &[("state", "in_use")]);
