@@ -1,7 +1,7 @@
 //! Builds the application once, for `main` and for the tests alike: the
 //! shared state, then the server with its middleware and routes.
 
-use std::{net::TcpListener, sync::Arc};
+use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix_web::{
     App, HttpServer,
@@ -19,7 +19,11 @@ use crate::{
     middleware::{cors, json_error_body, request_logger, response_headers},
     origins::TrustedOrigins,
     routes,
-    session::{SessionSetupError, Sessions, cache::SessionCache, listener},
+    session::{
+        SessionSetupError, Sessions,
+        cache::SessionCache,
+        listener::{self, Listener},
+    },
     state::AppState,
     throttle::Throttle,
 };
@@ -51,6 +55,8 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    /// Stopped with the server, so no reconnect outlives it.
+    listener: Option<Listener>,
 }
 
 impl Application {
@@ -67,13 +73,17 @@ impl Application {
                 file.display()
             );
         }
-        let state = build_state(&settings).await?;
+        let (state, cache_listener) = build_state(&settings).await?;
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind((settings.server.host, settings.server.port))
             .map_err(|source| StartupError::Bind { address, source })?;
         let port = listener.local_addr().map_err(StartupError::Server)?.port();
         let server = run(listener, state, &settings)?;
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            listener: cache_listener,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -81,13 +91,23 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        if let Some(listener) = self.listener {
+            listener.stop(LISTENER_STOP_WAIT);
+        }
+        result
     }
 }
 
+/// How long shutdown waits for the session cache's listener to let go.
+const LISTENER_STOP_WAIT: Duration = Duration::from_secs(2);
+
 /// Connects and migrates the database and prepares keys; the blocking parts
-/// run on the blocking pool.
-pub async fn build_state(settings: &Settings) -> Result<web::Data<AppState>, StartupError> {
+/// run on the blocking pool. The listener, if the cache is on, runs until
+/// it is stopped or dropped.
+pub async fn build_state(
+    settings: &Settings,
+) -> Result<(web::Data<AppState>, Option<Listener>), StartupError> {
     let database = settings.database.clone();
     let password_settings = settings.passwords.clone();
     let (pool, passwords) = crate::blocking::run(move || -> Result<_, StartupError> {
@@ -97,10 +117,12 @@ pub async fn build_state(settings: &Settings) -> Result<web::Data<AppState>, Sta
     .await?;
     // Bypassed until the listener has subscribed (it fails closed).
     let cache = Arc::new(SessionCache::new(&settings.session_cache));
-    if settings.session_cache.enabled() {
-        listener::spawn(settings.database.target.clone(), Arc::downgrade(&cache))
-            .map_err(StartupError::Listener)?;
-    }
+    let listener = settings
+        .session_cache
+        .enabled()
+        .then(|| listener::spawn(settings.database.target.clone(), Arc::downgrade(&cache)))
+        .transpose()
+        .map_err(StartupError::Listener)?;
     let sessions = Sessions::new(
         &settings.session,
         &settings.cookies,
@@ -108,14 +130,15 @@ pub async fn build_state(settings: &Settings) -> Result<web::Data<AppState>, Sta
         pool.clone(),
         cache,
     )?;
-    Ok(web::Data::new(AppState {
+    let state = web::Data::new(AppState {
         sessions,
         accounts: Accounts::new(pool.clone(), passwords),
         db: pool,
         throttle: Throttle::new(&settings.throttle),
         origins: TrustedOrigins::new(&settings.cors.allowed_origins),
         proxies: settings.server.trusted_proxies.clone(),
-    }))
+    });
+    Ok((state, listener))
 }
 
 fn run(
