@@ -1,7 +1,7 @@
 //! Builds the application once, for `main` and for the tests alike: the
 //! shared state, then the server with its middleware and routes.
 
-use std::{net::TcpListener, sync::Arc, time::Duration};
+use std::{net::TcpListener, sync::Arc};
 
 use actix_web::{
     App, HttpServer,
@@ -92,15 +92,10 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        if let Some(listener) = self.listener {
-            listener.stop(LISTENER_STOP_WAIT);
-        }
+        drop(self.listener);
         result
     }
 }
-
-/// How long shutdown waits for the session cache's listener to let go.
-const LISTENER_STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// Connects and migrates the database and prepares keys; the blocking parts
 /// run on the blocking pool. The listener, if the cache is on, runs until

@@ -47,27 +47,23 @@ enum FeedError {
     Query(#[from] diesel::result::Error),
 }
 
-/// The running listener. Dropping it, or [`Listener::stop`], ends the
-/// thread at its next poll; it also ends once the cache is dropped.
+/// The running listener. Dropping it stops the thread and waits for it to
+/// let go of its connection (at most `STOP_WAIT`): a process that exits
+/// while another thread is inside libpq (connecting, closing over SSL) can
+/// crash in OpenSSL's exit-time cleanup. It also ends once the cache is
+/// dropped.
 pub struct Listener {
     stop: Arc<AtomicBool>,
     /// Disconnected when the thread has returned.
     done: mpsc::Receiver<()>,
 }
 
-impl Listener {
-    /// Stops the thread and waits for it, at most `wait`: a process that
-    /// exits while the thread is inside libpq's connect can crash in
-    /// OpenSSL's exit-time cleanup.
-    pub fn stop(self, wait: Duration) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.done.recv_timeout(wait);
-    }
-}
+const STOP_WAIT: Duration = Duration::from_secs(2);
 
 impl Drop for Listener {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        let _ = self.done.recv_timeout(STOP_WAIT);
     }
 }
 
