@@ -43,7 +43,7 @@ async fn run(backend: &str, requests: usize, concurrency: usize) {
     ];
     let (base, settings) = start_server(&vars).await;
     // The same pool path the extractor uses, for the lookup-alone probe.
-    let state = bff_gateway::startup::build_state(&settings)
+    let (state, _listener) = bff_gateway::startup::build_state(&settings)
         .await
         .expect("state");
     let client = reqwest::Client::new();

@@ -21,7 +21,11 @@ use crate::{
     middleware::{cors, json_error_body, request_context, response_headers},
     origins::TrustedOrigins,
     routes,
-    session::{SessionSetupError, Sessions, cache::SessionCache, listener},
+    session::{
+        SessionSetupError, Sessions,
+        cache::SessionCache,
+        listener::{self, Listener},
+    },
     state::AppState,
     throttle::Throttle,
 };
@@ -59,6 +63,8 @@ pub struct Application {
     server: Server,
     /// The `METRICS_ADDR` listener, when configured.
     metrics: Option<(u16, Server)>,
+    /// Stopped with the server, so no reconnect outlives it.
+    listener: Option<Listener>,
 }
 
 /// Stops a running [`Application`] (see `main`'s signal handling).
@@ -78,7 +84,7 @@ impl Application {
                 file.display()
             );
         }
-        let state = build_state(&settings).await?;
+        let (state, cache_listener) = build_state(&settings).await?;
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind((settings.server.host, settings.server.port))
             .map_err(|source| StartupError::Bind { address, source })?;
@@ -92,6 +98,7 @@ impl Application {
             port,
             server,
             metrics,
+            listener: cache_listener,
         })
     }
 
@@ -118,6 +125,7 @@ impl Application {
             handle
         });
         let result = self.server.await;
+        drop(self.listener);
         if let Some(handle) = metrics {
             handle.stop(true).await;
         }
@@ -126,8 +134,11 @@ impl Application {
 }
 
 /// Connects and migrates the database and prepares keys; the blocking parts
-/// run on the blocking pool.
-pub async fn build_state(settings: &Settings) -> Result<web::Data<AppState>, StartupError> {
+/// run on the blocking pool. The listener, if the cache is on, runs until
+/// it is stopped or dropped.
+pub async fn build_state(
+    settings: &Settings,
+) -> Result<(web::Data<AppState>, Option<Listener>), StartupError> {
     let database = settings.database.clone();
     let password_settings = settings.passwords.clone();
     let limit = db::setup_limit(&database.timeouts);
@@ -140,14 +151,18 @@ pub async fn build_state(settings: &Settings) -> Result<web::Data<AppState>, Sta
         .map_err(|_| StartupError::DatabaseHung(limit))??;
     // Bypassed until the listener has subscribed (it fails closed).
     let cache = Arc::new(SessionCache::new(&settings.session_cache));
-    if settings.session_cache.enabled() {
-        listener::spawn(
-            settings.database.target.clone(),
-            settings.database.timeouts,
-            Arc::downgrade(&cache),
-        )
+    let listener = settings
+        .session_cache
+        .enabled()
+        .then(|| {
+            listener::spawn(
+                settings.database.target.clone(),
+                settings.database.timeouts,
+                Arc::downgrade(&cache),
+            )
+        })
+        .transpose()
         .map_err(StartupError::Listener)?;
-    }
     let sessions = Sessions::new(
         &settings.session,
         &settings.cookies,
@@ -155,7 +170,7 @@ pub async fn build_state(settings: &Settings) -> Result<web::Data<AppState>, Sta
         pool.clone(),
         cache,
     )?;
-    Ok(web::Data::new(AppState {
+    let state = web::Data::new(AppState {
         sessions,
         accounts: Accounts::new(
             pool.clone(),
@@ -170,7 +185,8 @@ pub async fn build_state(settings: &Settings) -> Result<web::Data<AppState>, Sta
         throttle: Throttle::new(&settings.throttle),
         origins: TrustedOrigins::new(&settings.cors.allowed_origins),
         proxies: settings.server.trusted_proxies.clone(),
-    }))
+    });
+    Ok((state, listener))
 }
 
 fn run(

@@ -9,7 +9,11 @@
 //! again then, since changes made meanwhile were not seen.
 
 use std::{
-    sync::Weak,
+    sync::{
+        Arc, Weak,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
     thread,
     time::{Duration, Instant},
 };
@@ -27,9 +31,11 @@ pub const APPLICATION_NAME: &str = "bff-session-listener";
 /// How often pending changes are read: the bulk of the cross-instance
 /// revocation delay.
 const POLL_INTERVAL: Duration = Duration::from_millis(5);
-/// A round trip now and then, so a dead connection is noticed even when
-/// reading pending notifications does not fail.
-const PING_INTERVAL: Duration = Duration::from_secs(1);
+/// A round trip this often: reading pending notifications does not reliably
+/// fail on a connection the server has closed (a terminated backend over
+/// SSL reads as "nothing pending"), so this is what notices it, well inside
+/// the 100 ms revocation bound. About 40 trivial queries a second.
+const PING_INTERVAL: Duration = Duration::from_millis(25);
 const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 
@@ -41,17 +47,61 @@ enum FeedError {
     Query(#[from] diesel::result::Error),
 }
 
-/// Starts the listener thread. It stops once `cache` is dropped (the
-/// application is gone).
+/// The running listener. Dropping it stops the thread and waits for it to
+/// let go of its connection (at most `STOP_WAIT`): a process that exits
+/// while another thread is inside libpq (connecting, closing over SSL) can
+/// crash in OpenSSL's exit-time cleanup. It also ends once the cache is
+/// dropped.
+pub struct Listener {
+    stop: Arc<AtomicBool>,
+    /// Disconnected when the thread has returned.
+    done: mpsc::Receiver<()>,
+}
+
+const STOP_WAIT: Duration = Duration::from_secs(2);
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.done.recv_timeout(STOP_WAIT);
+    }
+}
+
+/// Starts the listener thread.
 pub fn spawn(
     target: DatabaseTarget,
     timeouts: DatabaseTimeouts,
     cache: Weak<SessionCache>,
-) -> std::io::Result<()> {
+) -> std::io::Result<Listener> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (done_tx, done) = mpsc::channel::<()>();
+    let handle = Handle {
+        cache,
+        stop: Arc::clone(&stop),
+    };
     thread::Builder::new()
         .name("session-listener".into())
-        .spawn(move || run(&target, &timeouts, &cache))
-        .map(drop)
+        .spawn(move || {
+            run(&target, &timeouts, &handle);
+            drop(done_tx);
+        })?;
+    Ok(Listener { stop, done })
+}
+
+/// What the thread holds: the cache while it lives, and the stop flag.
+struct Handle {
+    cache: Weak<SessionCache>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Handle {
+    /// The cache, unless the listener should end.
+    fn cache(&self) -> Option<Arc<SessionCache>> {
+        if self.stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.cache.upgrade()
+    }
 }
 
 enum Feed {
@@ -116,12 +166,15 @@ impl Feed {
     }
 }
 
-fn run(target: &DatabaseTarget, timeouts: &DatabaseTimeouts, cache: &Weak<SessionCache>) {
+fn run(target: &DatabaseTarget, timeouts: &DatabaseTimeouts, cache: &Handle) {
     let mut retry = RETRY_FIRST;
     let mut failures = 0u32;
     loop {
+        if cache.cache().is_none() {
+            return;
+        }
         let feed = Feed::connect(target, timeouts);
-        let Some(live) = cache.upgrade() else {
+        let Some(live) = cache.cache() else {
             return;
         };
         match feed {
@@ -158,10 +211,10 @@ fn run(target: &DatabaseTarget, timeouts: &DatabaseTimeouts, cache: &Weak<Sessio
 /// Applies changes until the connection fails (its error) or the cache is
 /// gone (`None`). A failure flushes the cache and bypasses it before
 /// anything else.
-fn follow(feed: &mut Feed, cache: &Weak<SessionCache>) -> Option<FeedError> {
+fn follow(feed: &mut Feed, cache: &Handle) -> Option<FeedError> {
     let mut pinged = Instant::now();
     loop {
-        let live = cache.upgrade()?;
+        let live = cache.cache()?;
         let mut result = feed.apply(&live);
         if result.is_ok() && pinged.elapsed() >= PING_INTERVAL {
             pinged = Instant::now();

@@ -117,25 +117,29 @@ async fn cached_on(app: &TestApp, access: &str) {
     }
 }
 
+/// Logs `access` out on `a`, which must refuse it at once; how long until
+/// `b` refuses it (counting the check on `a`).
+async fn logout_seen_by(a: &TestApp, b: &TestApp, access: &str) -> Duration {
+    logout(a, access).await;
+    let done = Instant::now();
+    assert_eq!(
+        me(a, access).await.0,
+        StatusCode::UNAUTHORIZED,
+        "at once on A"
+    );
+    until_status(done, StatusCode::UNAUTHORIZED, || async {
+        me(b, access).await.0
+    })
+    .await
+}
+
 async fn a_logout_on_one_instance_is_refused_by_the_other_within_100_ms() {
     let (a, b) = fleet("ada@example.com").await;
     let mut delays = Vec::new();
     for _ in 0..20 {
         let (access, _) = login(&a, "ada@example.com").await;
         cached_on(&b, &access).await;
-        logout(&a, &access).await;
-        let done = Instant::now();
-        delays.push(
-            until_status(done, StatusCode::UNAUTHORIZED, || async {
-                me(&b, &access).await.0
-            })
-            .await,
-        );
-        assert_eq!(
-            me(&a, &access).await.0,
-            StatusCode::UNAUTHORIZED,
-            "at once on A"
-        );
+        delays.push(logout_seen_by(&a, &b, &access).await);
     }
     assert_within_bound("logout on A, refused by B", delays);
 }
@@ -272,12 +276,7 @@ async fn with_its_listener_down_an_instance_reads_the_database_and_recovers() {
         answers_with_users_locked(&mut own, &b, &access).await,
         StatusCode::OK
     );
-    logout(&a, &access).await;
-    let done = Instant::now();
-    let delay = until_status(done, StatusCode::UNAUTHORIZED, || async {
-        me(&b, &access).await.0
-    })
-    .await;
+    let delay = logout_seen_by(&a, &b, &access).await;
     assert_within_bound("logout on A after the listener came back", vec![delay]);
 }
 
@@ -292,14 +291,7 @@ async fn a_killed_listener_never_delays_a_revocation_past_the_bound() {
         cached_on(&b, &access).await;
         assert_eq!(listeners(&mut own, true), 2);
         // Right away, before B may even have noticed.
-        logout(&a, &access).await;
-        let done = Instant::now();
-        delays.push(
-            until_status(done, StatusCode::UNAUTHORIZED, || async {
-                me(&b, &access).await.0
-            })
-            .await,
-        );
+        delays.push(logout_seen_by(&a, &b, &access).await);
     }
     assert_within_bound("logout on A while B's listener was killed", delays);
     a.cache_is_live().await;

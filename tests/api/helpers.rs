@@ -575,17 +575,19 @@ impl TestApp {
 /// instance's session cache within this.
 pub const REVOCATION_BOUND: Duration = Duration::from_millis(100);
 
-/// Polls `probe` until it answers `want`, for at most a second; returns how
-/// long that took, measured from `since`.
+/// Polls `probe` until it answers `want`, for at most a second; returns
+/// when (after `since`) the first probe that answered `want` was sent, so
+/// the probe's own response time under load is not counted.
 pub async fn until_status<F, Fut>(since: Instant, want: StatusCode, mut probe: F) -> Duration
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = StatusCode>,
 {
     loop {
+        let sent = since.elapsed();
         let status = probe().await;
         if status == want {
-            return since.elapsed();
+            return sent;
         }
         assert!(
             since.elapsed() < Duration::from_secs(1),
