@@ -166,8 +166,8 @@ pub async fn build_state(settings: &Settings) -> Result<web::Data<AppState>, Sta
                 settings.throttle.login_queue_timeout,
             ),
         ),
+        throttle: Throttle::new(&settings.throttle, pool.clone()),
         db: pool,
-        throttle: Throttle::new(&settings.throttle),
         origins: TrustedOrigins::new(&settings.cors.allowed_origins),
         proxies: settings.server.trusted_proxies.clone(),
     }))
