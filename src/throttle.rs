@@ -577,3 +577,244 @@ impl Policy {
 fn wait_of(span: TimeDelta) -> Duration {
     span.to_std().unwrap_or(Duration::ZERO)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(max: u32, window_secs: u64) -> RateLimit {
+        RateLimit {
+            max,
+            window: Duration::from_secs(window_secs),
+        }
+    }
+
+    fn policy(max: u32, window_secs: u64) -> Policy {
+        Policy::new(limit(max, window_secs), Duration::from_secs(70))
+    }
+
+    fn t0() -> NaiveDateTime {
+        chrono::DateTime::from_timestamp(1_800_000_000, 0)
+            .expect("valid")
+            .naive_utc()
+    }
+
+    fn at(secs: i64) -> NaiveDateTime {
+        t0() + TimeDelta::seconds(secs)
+    }
+
+    /// One key's stored bucket, as the database would hold it.
+    #[derive(Default)]
+    struct Key(Option<Bucket>);
+
+    impl Key {
+        fn take(&mut self, p: &Policy, now: NaiveDateTime) -> Result<(), Duration> {
+            self.0 = Some(p.take(self.0, now)?);
+            Ok(())
+        }
+
+        fn reserve(&mut self, p: &Policy, now: NaiveDateTime) -> Result<bool, Duration> {
+            Ok(match p.reserve(self.0, now)? {
+                Some(new) => {
+                    self.0 = Some(new);
+                    true
+                }
+                None => false,
+            })
+        }
+
+        fn settle(&mut self, p: &Policy, how: Settle, now: NaiveDateTime) {
+            self.0 = Some(p.settle(self.0, how, now));
+        }
+
+        fn pending(&self, now: NaiveDateTime) -> u32 {
+            Policy::current(self.0, now).pending
+        }
+    }
+
+    #[test]
+    fn a_burst_of_max_attempts_passes_and_the_next_waits_one_refill() {
+        let p = policy(10, 900);
+        let mut key = Key::default();
+        for _ in 0..10 {
+            assert_eq!(key.take(&p, t0()), Ok(()));
+        }
+        assert_eq!(key.take(&p, t0()), Err(Duration::from_secs(90)));
+        assert_eq!(key.take(&p, at(89)), Err(Duration::from_secs(1)));
+        assert_eq!(key.take(&p, at(90)), Ok(()));
+        assert!(key.take(&p, at(90)).is_err());
+    }
+
+    #[test]
+    fn a_drained_key_has_its_whole_budget_back_one_window_after_its_last_attempt() {
+        let p = policy(3, 60);
+        let mut key = Key::default();
+        for _ in 0..3 {
+            assert!(key.take(&p, t0()).is_ok());
+        }
+        assert!(key.0.is_some_and(|b| !b.is_idle(at(59))));
+        assert!(
+            key.0.is_some_and(|b| b.is_idle(at(60))),
+            "swept from then on"
+        );
+        for _ in 0..3 {
+            assert!(key.take(&p, at(60)).is_ok());
+        }
+        assert!(key.take(&p, at(60)).is_err());
+    }
+
+    #[test]
+    fn no_more_than_the_asvs_hundred_failures_per_hour_with_the_defaults() {
+        // Default per-account limit: 10 per 15 minutes, hammered once a second.
+        let p = policy(10, 900);
+        let mut key = Key::default();
+        let allowed = (0..3600).filter(|s| key.take(&p, at(*s)).is_ok()).count();
+        assert_eq!(allowed, 10 + 39, "a burst of 10, then one per 90 s");
+    }
+
+    #[test]
+    fn giving_back_undoes_exactly_one_take() {
+        let p = policy(2, 10);
+        let mut key = Key::default();
+        assert!(key.take(&p, t0()).is_ok());
+        assert!(key.take(&p, t0()).is_ok());
+        key.0 = key.0.map(|b| p.give_back(b, t0()));
+        assert!(key.take(&p, t0()).is_ok());
+        assert!(key.take(&p, t0()).is_err());
+        for _ in 0..3 {
+            key.0 = key.0.map(|b| p.give_back(b, t0()));
+        }
+        assert!(key.0.is_some_and(|b| b.is_idle(t0())), "never beyond full");
+        assert!(key.take(&p, t0()).is_ok());
+        assert!(key.take(&p, t0()).is_ok());
+        assert!(key.take(&p, t0()).is_err());
+    }
+
+    #[test]
+    fn reservations_hold_room_and_only_charged_failures_refuse() {
+        let p = policy(2, 60);
+        let mut key = Key::default();
+        assert_eq!(key.reserve(&p, t0()), Ok(true));
+        assert_eq!(key.reserve(&p, t0()), Ok(true));
+        // Full of reservations, not failures: busy (wait), not refused.
+        assert_eq!(key.reserve(&p, t0()), Ok(false));
+        assert_eq!(key.pending(t0()), 2, "a busy answer reserves nothing");
+        key.settle(&p, Settle::Charge, t0());
+        key.settle(&p, Settle::Charge, t0());
+        assert_eq!(key.pending(t0()), 0);
+        assert_eq!(key.reserve(&p, t0()), Err(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn a_released_reservation_costs_nothing() {
+        let p = policy(1, 60);
+        let mut key = Key::default();
+        for _ in 0..5 {
+            assert_eq!(key.reserve(&p, t0()), Ok(true));
+            key.settle(&p, Settle::Release, t0());
+        }
+        assert!(key.0.is_some_and(|b| b.is_idle(t0())));
+        assert_eq!(key.reserve(&p, t0()), Ok(true));
+    }
+
+    #[test]
+    fn forgetting_clears_the_failures_but_not_other_attempts_in_flight() {
+        let p = policy(3, 60);
+        let mut key = Key::default();
+        assert_eq!(key.reserve(&p, t0()), Ok(true));
+        key.settle(&p, Settle::Charge, t0());
+        assert_eq!(key.reserve(&p, t0()), Ok(true));
+        assert_eq!(key.reserve(&p, t0()), Ok(true));
+        key.settle(&p, Settle::Forget, at(1));
+        assert_eq!(key.pending(at(1)), 1, "the other attempt still holds room");
+        assert!(
+            key.0.is_some_and(|b| b.full_at == at(1)),
+            "no failures left"
+        );
+    }
+
+    #[test]
+    fn reservations_of_a_crashed_instance_expire_after_the_lease() {
+        let p = policy(1, 600);
+        let mut key = Key::default();
+        assert_eq!(key.reserve(&p, t0()), Ok(true));
+        assert_eq!(key.reserve(&p, at(69)), Ok(false), "held within the lease");
+        assert_eq!(key.reserve(&p, at(70)), Ok(true), "expired after it");
+        assert!(key.0.is_some_and(|b| !b.is_idle(at(139))));
+        assert!(key.0.is_some_and(|b| b.is_idle(at(140))));
+        // A late settle of the expired reservation cannot go below zero.
+        key.settle(&p, Settle::Release, at(200));
+        key.settle(&p, Settle::Release, at(200));
+        assert_eq!(key.pending(at(200)), 0);
+    }
+
+    #[test]
+    fn a_login_needs_room_in_both_budgets_and_the_longer_wait_is_told() {
+        let ip = policy(2, 10);
+        let account = policy(1, 60);
+        let mut ip_key = Key::default();
+        let mut account_key = Key::default();
+        let admit = |i: &Key, a: &Key| login_admission(&ip, &account, i.0, a.0, t0());
+        assert_eq!(admit(&ip_key, &account_key), Ok(Admission::Reserved));
+        // Account busy: waits, whatever the client's budget.
+        account_key.reserve(&account, t0()).expect("room");
+        assert_eq!(admit(&ip_key, &account_key), Ok(Admission::Busy));
+        account_key.settle(&account, Settle::Charge, t0());
+        assert_eq!(admit(&ip_key, &account_key), Err(Duration::from_secs(60)));
+        // Client drained too: refused with the longer of the two waits.
+        ip_key.take(&ip, t0()).expect("room");
+        ip_key.take(&ip, t0()).expect("room");
+        assert_eq!(admit(&ip_key, &account_key), Err(Duration::from_secs(60)));
+        assert_eq!(
+            admit(&ip_key, &Key::default()),
+            Err(Duration::from_secs(5)),
+            "another account: the client's own wait"
+        );
+        // Client busy only with reservations: waits.
+        let mut busy_ip = Key::default();
+        busy_ip.reserve(&ip, t0()).expect("room");
+        busy_ip.reserve(&ip, t0()).expect("room");
+        assert_eq!(admit(&busy_ip, &Key::default()), Ok(Admission::Busy));
+    }
+
+    #[test]
+    fn an_idle_bucket_is_one_with_nothing_charged_and_nothing_in_flight() {
+        let b = Bucket {
+            full_at: at(10),
+            pending: 0,
+            pending_until: t0(),
+        };
+        assert!(!b.is_idle(at(9)));
+        assert!(b.is_idle(at(10)));
+        let in_flight = Bucket {
+            full_at: t0(),
+            pending: 1,
+            pending_until: at(5),
+        };
+        assert!(!in_flight.is_idle(at(4)));
+        assert!(in_flight.is_idle(at(5)));
+    }
+
+    #[test]
+    fn identifiers_are_keyed_by_digest_and_kind() {
+        assert_eq!(
+            account_key("ada@example.com"),
+            account_key("ada@example.com")
+        );
+        assert_ne!(
+            account_key("ada@example.com"),
+            account_key("ada@example.org")
+        );
+        assert!(!account_key("ada@example.com").contains("ada"));
+        let client: IpAddr = "192.0.2.1".parse().expect("ip");
+        assert_ne!(LoginKeys::new("x", client).ip, signup_key(client));
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_at_least_one_second() {
+        assert_eq!(whole_seconds_up(Duration::ZERO), 1);
+        assert_eq!(whole_seconds_up(Duration::from_millis(1)), 1);
+        assert_eq!(whole_seconds_up(Duration::from_millis(1001)), 2);
+        assert_eq!(whole_seconds_up(Duration::from_secs(90)), 90);
+    }
+}
