@@ -160,7 +160,7 @@ pub fn sweep(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> 
     .execute(conn)
 }
 
-/// How many buckets are stored (tests and diagnostics).
+/// How many buckets are stored (the size bound's tests).
 pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
     throttle_buckets::table.count().get_result(conn)
 }

@@ -261,11 +261,7 @@ async fn a_cross_origin_spa_can_read_retry_after_and_other_origins_get_no_cors_h
 
 /// Rows in `throttle_buckets`: the shared state, as stored.
 fn stored_buckets(app: &TestApp) -> i64 {
-    use diesel::{QueryDsl, RunQueryDsl};
-    bff_gateway::db::schema::throttle_buckets::table
-        .count()
-        .get_result(&mut app.db())
-        .expect("count throttle buckets")
+    bff_gateway::db::throttle::count(&mut app.db()).expect("count throttle buckets")
 }
 
 async fn ten_failed_logins_spread_over_two_instances_lock_the_account_on_both() {
