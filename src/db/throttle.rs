@@ -14,8 +14,11 @@ use super::{DbConnection, schema::throttle_buckets};
 use crate::errors::AppError;
 
 /// How often a change is retried after losing a race to another writer of
-/// the same key, before the request gets a 503.
-const MAX_ATTEMPTS: usize = 16;
+/// the same key, before the request gets a 503. Each try is one read and
+/// one write, and the visit's deadline bounds them all anyway; at most
+/// pool-size writers contend per instance, and each lost race means another
+/// writer won.
+const MAX_ATTEMPTS: usize = 64;
 
 /// One key's budget as the policy sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
