@@ -181,8 +181,8 @@ pub async fn build_state(
                 settings.throttle.login_queue_timeout,
             ),
         ),
+        throttle: Throttle::new(&settings.throttle, pool.clone()),
         db: pool,
-        throttle: Throttle::new(&settings.throttle),
         origins: TrustedOrigins::new(&settings.cors.allowed_origins),
         proxies: settings.server.trusted_proxies.clone(),
     });

@@ -1,5 +1,6 @@
 //! What every worker shares, grouped by service. Built once by
-//! `startup::build_state`; read-only but for the throttle's counters.
+//! `startup::build_state`; read-only (the throttle's counters are in the
+//! database).
 
 use crate::{
     accounts::Accounts, client_ip::TrustedProxies, db::DbPool, origins::TrustedOrigins,

@@ -1,73 +1,107 @@
 //! Brute-force and enumeration throttling: failed logins per account and per
 //! client IP, sign-ups per client IP.
 //!
-//! The state lives in this process's memory, so every instance counts on its
-//! own: behind a round-robin balancer over N instances an attacker gets N
-//! times the budget. Use sticky routing (by client IP) or divide the limits
-//! by N; a store shared by all instances is future work.
+//! The budgets live in the database (`throttle_buckets`, src/db/throttle.rs),
+//! so every instance sees the same counts and a restart forgets nothing.
+//! This file is the policy: pure functions of a key's stored [`Bucket`], its
+//! limit and `now` (the app's UTC clock; instances' clocks are assumed to
+//! agree within a second), applied by compare-and-swap writes.
 //!
 //! Each key has a token bucket of `max` attempts that refills one attempt
-//! every `window / max` (GCRA: one `Instant` per key, the moment its bucket
-//! is full again). A fully drained key has its whole budget back one window
-//! after its last attempt, and never more than `max` attempts fit in a burst.
+//! every `window / max` (GCRA: one moment per key, when its bucket is full
+//! again). A fully drained key has its whole budget back one window after
+//! its last attempt, and never more than `max` attempts fit in a burst.
 //!
 //! A login attempt *reserves* room in both budgets before the password is
 //! looked at, and settles when the answer is known: only a failure is
 //! charged; a right password (or a check that never happened) releases its
-//! reservation. Concurrent guesses cannot overrun a budget while bcrypt is
-//! busy, since reservations count against the room left; and an attempt
-//! that finds the room taken only by reservations waits for them to settle
-//! instead of being refused, so a right password is never refused because
-//! other attempts were in flight.
+//! reservation. Concurrent guesses, on any instance, cannot overrun a budget
+//! while bcrypt is busy, since reservations count against the room left;
+//! and an attempt that finds the room taken only by reservations waits for
+//! them to settle instead of being refused. Reservations expire after a
+//! lease, so those of a crashed instance do not hold room for ever.
+//!
+//! A refused attempt reads two rows and writes nothing. If the database
+//! fails, the login or sign-up gets 503: the throttle is never skipped.
 
 use std::{
-    collections::HashMap,
-    hash::Hash,
     net::IpAddr,
-    sync::{Mutex, MutexGuard, PoisonError},
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
+use chrono::{NaiveDateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 use crate::{
     client_ip::budget_key as ip_key,
     config::{RateLimit, ThrottleSettings},
+    db::{
+        self, DbConnection, DbPool,
+        throttle::{self as store, Bucket},
+    },
     errors::AppError,
 };
 
-/// Accounts are keyed by a digest of the normalized identifier: fixed-size
-/// entries however long the submitted identifier, and no email addresses
-/// kept in memory.
-type AccountKey = [u8; 32];
+/// How long a reservation holds room beyond the queue timeout: longer than
+/// any login takes (bcrypt and the database are bounded well below it).
+const LEASE_MARGIN: Duration = Duration::from_secs(60);
 
+/// How often a waiting login looks again at budgets that other instances'
+/// attempts fill (settles on this instance wake it at once).
+const BUSY_POLL: Duration = Duration::from_millis(50);
+
+#[derive(Clone)]
 pub struct Throttle {
-    login_account: Buckets<AccountKey>,
-    login_ip: Buckets<IpAddr>,
-    signup_ip: Buckets<IpAddr>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    db: DbPool,
+    login_account: Policy,
+    login_ip: Policy,
+    signup_ip: Policy,
     /// How long a login waits for in-flight attempts to settle.
     queue_timeout: Duration,
-    /// Woken whenever a login attempt settles.
+    /// Woken whenever a login attempt of this instance settles.
     settled: Notify,
+    /// Unix seconds of this instance's next sweep of idle buckets.
+    next_sweep: AtomicI64,
+    sweep_every: TimeDelta,
 }
 
 /// What the budgets say about a new login attempt.
-enum Admission<'a> {
-    Admitted(LoginAttempt<'a>),
-    /// Only reservations of attempts in flight fill the budget: wait for
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    Reserved,
+    /// Only reservations of attempts in flight fill a budget: wait for
     /// them to settle.
     Busy,
 }
 
 impl Throttle {
-    pub fn new(settings: &ThrottleSettings) -> Self {
+    pub fn new(settings: &ThrottleSettings, db: DbPool) -> Self {
+        let lease = settings.login_queue_timeout + LEASE_MARGIN;
+        let shortest = settings
+            .login_per_account
+            .window
+            .min(settings.login_per_ip.window)
+            .min(settings.signup_per_ip.window);
         Throttle {
-            login_account: Buckets::new(settings.login_per_account, settings.max_entries),
-            login_ip: Buckets::new(settings.login_per_ip, settings.max_entries),
-            signup_ip: Buckets::new(settings.signup_per_ip, settings.max_entries),
-            queue_timeout: settings.login_queue_timeout,
-            settled: Notify::new(),
+            shared: Arc::new(Shared {
+                db,
+                login_account: Policy::new(settings.login_per_account, lease),
+                login_ip: Policy::new(settings.login_per_ip, lease),
+                signup_ip: Policy::new(settings.signup_per_ip, lease),
+                queue_timeout: settings.login_queue_timeout,
+                settled: Notify::new(),
+                next_sweep: AtomicI64::new(0),
+                sweep_every: delta(shortest),
+            }),
         }
     }
 
@@ -76,150 +110,317 @@ impl Throttle {
     /// whether or not such an account exists, so the answer says nothing
     /// about existence. While only attempts in flight fill a budget, waits
     /// for them (up to `LOGIN_QUEUE_TIMEOUT`, then 429).
-    pub async fn begin_login(
-        &self,
-        email: &str,
-        client: IpAddr,
-    ) -> Result<LoginAttempt<'_>, AppError> {
-        let give_up = Instant::now() + self.queue_timeout;
+    pub async fn begin_login(&self, email: &str, client: IpAddr) -> Result<LoginAttempt, AppError> {
+        let keys = LoginKeys::new(email, client);
+        let give_up = Instant::now() + self.shared.queue_timeout;
         loop {
             // Registered before the check, so a settle in between is not missed.
-            let mut settled = std::pin::pin!(self.settled.notified());
+            let mut settled = std::pin::pin!(self.shared.settled.notified());
             settled.as_mut().enable();
-            let now = Instant::now();
-            match self.begin_login_at(email, client, now)? {
-                Admission::Admitted(attempt) => return Ok(attempt),
-                Admission::Busy => {}
+            let shared = Arc::clone(&self.shared);
+            let attempt_keys = keys.clone();
+            let admission = db::run(&self.shared.db, move |conn| {
+                shared.sweep_if_due(conn);
+                shared.reserve_login(conn, &attempt_keys, now())
+            })
+            .await?;
+            match admission {
+                Ok(Admission::Reserved) => {
+                    return Ok(LoginAttempt {
+                        shared: Arc::clone(&self.shared),
+                        keys,
+                        settled: false,
+                    });
+                }
+                Ok(Admission::Busy) => {}
+                Err(wait) => return Err(too_many(wait)),
             }
-            let left = give_up.saturating_duration_since(now);
-            if left.is_zero() || actix_web::rt::time::timeout(left, settled).await.is_err() {
+            let left = give_up.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 log::info!("login throttled: attempts in flight did not settle in time");
                 return Err(too_many(Duration::from_secs(1)));
             }
-        }
-    }
-
-    fn begin_login_at(
-        &self,
-        email: &str,
-        client: IpAddr,
-        now: Instant,
-    ) -> Result<Admission<'_>, AppError> {
-        let account = account_key(email);
-        let ip = ip_key(client);
-        match self.login_ip.reserve(ip, now) {
-            Err(wait) => {
-                log::info!("login throttled: client IP over its failure budget");
-                // The longer wait, or a retry after `Retry-After` could meet
-                // the account's budget still empty.
-                let account_wait = self.login_account.wait(&account, now);
-                return Err(too_many(wait.max(account_wait)));
-            }
-            Ok(Room::Busy) => return Ok(Admission::Busy),
-            Ok(Room::Reserved) => {}
-        }
-        // Refused or waiting without a password check, so it costs the
-        // client nothing.
-        match self.login_account.reserve(account, now) {
-            Err(wait) => {
-                self.login_ip.release(&ip);
-                log::info!("login throttled: account over its failure budget");
-                Err(too_many(wait))
-            }
-            Ok(Room::Busy) => {
-                self.login_ip.release(&ip);
-                Ok(Admission::Busy)
-            }
-            Ok(Room::Reserved) => Ok(Admission::Admitted(LoginAttempt {
-                throttle: self,
-                account,
-                ip,
-                settled: false,
-            })),
+            // Settles on other instances are not notified: look again soon.
+            let _ = actix_web::rt::time::timeout(left.min(BUSY_POLL), settled).await;
         }
     }
 
     /// Takes one sign-up from the client's budget, or refuses with 429.
-    pub fn begin_signup(&self, client: IpAddr) -> Result<SignupAttempt<'_>, AppError> {
-        let ip = ip_key(client);
-        self.signup_ip.take(ip, Instant::now()).map_err(|wait| {
+    pub async fn begin_signup(&self, client: IpAddr) -> Result<SignupAttempt, AppError> {
+        let key = signup_key(client);
+        let shared = Arc::clone(&self.shared);
+        let taken_key = key.clone();
+        let taken = db::run(&self.shared.db, move |conn| {
+            shared.sweep_if_due(conn);
+            let now = now();
+            let seen = store::read(conn, &taken_key)?;
+            store::update(conn, &taken_key, seen, now, |b| {
+                match shared.signup_ip.take(b, now) {
+                    Ok(new) => (Ok(()), Some(new)),
+                    Err(wait) => (Err(wait), None),
+                }
+            })
+        })
+        .await?;
+        taken.map_err(|wait| {
             log::info!("signup throttled: client IP over its sign-up budget");
             too_many(wait)
         })?;
-        Ok(SignupAttempt { throttle: self, ip })
+        Ok(SignupAttempt {
+            shared: Arc::clone(&self.shared),
+            key,
+        })
     }
+}
+
+impl Shared {
+    /// Admission reads both rows first, so a refusal or a wait writes
+    /// nothing; only then are the reservations written, each deciding again
+    /// on what another writer may have left meanwhile.
+    fn reserve_login(
+        &self,
+        conn: &mut DbConnection,
+        keys: &LoginKeys,
+        now: NaiveDateTime,
+    ) -> Result<Result<Admission, Duration>, AppError> {
+        let ip_row = store::read(conn, &keys.ip)?;
+        let account_row = store::read(conn, &keys.account)?;
+        let ip = ip_row.map(|s| s.bucket());
+        let account = account_row.map(|s| s.bucket());
+        match login_admission(&self.login_ip, &self.login_account, ip, account, now) {
+            Ok(Admission::Reserved) => {}
+            other => return Ok(other),
+        }
+        fn reserve(
+            policy: Policy,
+            now: NaiveDateTime,
+        ) -> impl FnMut(Option<Bucket>) -> (Result<Admission, Duration>, Option<Bucket>) {
+            move |b| match policy.reserve(b, now) {
+                Ok(Some(new)) => (Ok(Admission::Reserved), Some(new)),
+                Ok(None) => (Ok(Admission::Busy), None),
+                Err(wait) => (Err(wait), None),
+            }
+        }
+        let on_ip = store::update(conn, &keys.ip, ip_row, now, reserve(self.login_ip, now))?;
+        if on_ip != Ok(Admission::Reserved) {
+            return Ok(on_ip);
+        }
+        let on_account = store::update(
+            conn,
+            &keys.account,
+            account_row,
+            now,
+            reserve(self.login_account, now),
+        )?;
+        if on_account != Ok(Admission::Reserved) {
+            // Lost the account's room to a concurrent attempt meanwhile.
+            self.settle(conn, &keys.ip, &self.login_ip, Settle::Release, now)?;
+        }
+        Ok(on_account)
+    }
+
+    fn settle(
+        &self,
+        conn: &mut DbConnection,
+        key: &str,
+        policy: &Policy,
+        how: Settle,
+        now: NaiveDateTime,
+    ) -> Result<(), AppError> {
+        let seen = store::read(conn, key)?;
+        store::update(conn, key, seen, now, |b| {
+            ((), Some(policy.settle(b, how, now)))
+        })
+    }
+
+    fn settle_login(
+        &self,
+        conn: &mut DbConnection,
+        keys: &LoginKeys,
+        outcome: Outcome,
+        now: NaiveDateTime,
+    ) -> Result<(), AppError> {
+        let (account, ip) = match outcome {
+            Outcome::Succeeded => (Settle::Forget, Settle::Release),
+            Outcome::Failed => (Settle::Charge, Settle::Charge),
+            Outcome::Cancelled => (Settle::Release, Settle::Release),
+        };
+        self.settle(conn, &keys.account, &self.login_account, account, now)?;
+        self.settle(conn, &keys.ip, &self.login_ip, ip, now)
+    }
+
+    /// Deletes idle buckets at most once per shortest window per instance,
+    /// piggybacked on a visit that has a connection anyway.
+    fn sweep_if_due(&self, conn: &mut DbConnection) {
+        let now = now();
+        let due = self.next_sweep.load(Ordering::Relaxed);
+        let next = (now + self.sweep_every).and_utc().timestamp();
+        if now.and_utc().timestamp() < due
+            || self
+                .next_sweep
+                .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        match store::sweep(conn, now) {
+            Ok(swept) if swept > 0 => log::debug!("throttle: swept {swept} idle buckets"),
+            Ok(_) => {}
+            Err(err) => log::warn!("throttle: sweeping idle buckets failed: {err}"),
+        }
+    }
+}
+
+/// The stored keys of one login: the account's and the client's budgets.
+#[derive(Debug, Clone)]
+struct LoginKeys {
+    account: String,
+    ip: String,
+}
+
+impl LoginKeys {
+    fn new(email: &str, client: IpAddr) -> Self {
+        LoginKeys {
+            account: account_key(email),
+            ip: format!("login-ip:{}", ip_key(client)),
+        }
+    }
+}
+
+fn signup_key(client: IpAddr) -> String {
+    format!("signup-ip:{}", ip_key(client))
+}
+
+/// Accounts are keyed by a digest of the normalized identifier: fixed-size
+/// keys however long the submitted identifier, and no email addresses
+/// stored.
+fn account_key(email: &str) -> String {
+    format!("login-account:{:x}", Sha256::digest(email.as_bytes()))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Succeeded,
+    Failed,
+    Cancelled,
 }
 
 /// A login attempt with its reservations. Dropping it unsettled (say, the
 /// client went away during bcrypt) counts it as a failure; only a right
 /// password or a server-side failure costs nothing.
 #[must_use = "dropping the attempt counts it as a failed login"]
-pub struct LoginAttempt<'a> {
-    throttle: &'a Throttle,
-    account: AccountKey,
-    ip: IpAddr,
+pub struct LoginAttempt {
+    shared: Arc<Shared>,
+    keys: LoginKeys,
     settled: bool,
 }
 
-impl LoginAttempt<'_> {
+impl LoginAttempt {
     /// The password was right: the account's failures are forgotten, and the
     /// client is not charged (so a busy NAT is not throttled by its users'
-    /// successful logins).
-    pub fn succeeded(mut self) {
-        self.throttle.login_account.forget(&self.account);
-        self.settle(false, Instant::now());
+    /// successful logins). A failure to store that is only logged: the
+    /// reservations expire with their lease.
+    pub async fn succeeded(mut self) {
+        if let Err(err) = self.settle(Outcome::Succeeded).await {
+            log::warn!("throttle: releasing a successful login failed: {err}");
+        }
     }
 
     /// The password was wrong or the account unknown: both budgets are
-    /// charged (as they are if the attempt is simply dropped).
-    pub fn failed(self) {
-        self.failed_at(Instant::now());
-    }
-
-    fn failed_at(mut self, now: Instant) {
-        self.settle(true, now);
+    /// charged (as they are if the attempt is simply dropped). When the
+    /// charge cannot be stored the caller answers 503, never the 401 that
+    /// would leave the guess uncounted.
+    pub async fn failed(mut self) -> Result<(), AppError> {
+        self.settle(Outcome::Failed).await
     }
 
     /// The password was never checked (the server failed first), so the
     /// attempt tells the client nothing and costs it nothing.
-    pub fn cancel(mut self) {
-        self.settle(false, Instant::now());
+    pub async fn cancel(mut self) {
+        if let Err(err) = self.settle(Outcome::Cancelled).await {
+            log::warn!("throttle: releasing a cancelled login failed: {err}");
+        }
     }
 
-    fn settle(&mut self, charged: bool, now: Instant) {
-        if std::mem::replace(&mut self.settled, true) {
-            return;
-        }
-        let throttle = self.throttle;
-        if charged {
-            throttle.login_account.charge(self.account, now);
-            throttle.login_ip.charge(self.ip, now);
-        } else {
-            throttle.login_account.release(&self.account);
-            throttle.login_ip.release(&self.ip);
-        }
-        throttle.settled.notify_waiters();
+    async fn settle(&mut self, outcome: Outcome) -> Result<(), AppError> {
+        self.settled = true;
+        let result = settle_login(Arc::clone(&self.shared), self.keys.clone(), outcome).await;
+        self.shared.settled.notify_waiters();
+        result
     }
 }
 
-impl Drop for LoginAttempt<'_> {
+async fn settle_login(
+    shared: Arc<Shared>,
+    keys: LoginKeys,
+    outcome: Outcome,
+) -> Result<(), AppError> {
+    let db = shared.db.clone();
+    db::run(&db, move |conn| {
+        shared.settle_login(conn, &keys, outcome, now())
+    })
+    .await
+}
+
+impl Drop for LoginAttempt {
     fn drop(&mut self) {
-        self.settle(true, Instant::now());
+        if self.settled {
+            return;
+        }
+        // Dropped with its request (the client went away): the charge is
+        // written on the runtime, bounded by the database deadline.
+        let shared = Arc::clone(&self.shared);
+        let keys = self.keys.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let notify = Arc::clone(&shared);
+                    if let Err(err) = settle_login(shared, keys, Outcome::Failed).await {
+                        log::warn!("throttle: charging an abandoned login failed: {err}");
+                    }
+                    notify.settled.notify_waiters();
+                });
+            }
+            Err(_) => {
+                log::warn!("throttle: an abandoned login outside the runtime was not charged")
+            }
+        }
     }
 }
 
 /// A sign-up that has been counted, whatever its outcome.
 #[must_use = "dropping the attempt keeps it counted"]
-pub struct SignupAttempt<'a> {
-    throttle: &'a Throttle,
-    ip: IpAddr,
+pub struct SignupAttempt {
+    shared: Arc<Shared>,
+    key: String,
 }
 
-impl SignupAttempt<'_> {
-    /// The server failed before it could answer: the attempt is given back.
-    pub fn cancel(self) {
-        self.throttle.signup_ip.give_back(self.ip, Instant::now());
+impl SignupAttempt {
+    /// The server failed before it could answer: the attempt is given back
+    /// (if the database lets us; otherwise it stays counted).
+    pub async fn cancel(self) {
+        let shared = Arc::clone(&self.shared);
+        let key = self.key;
+        let given = db::run(&self.shared.db, move |conn| {
+            let now = now();
+            let seen = store::read(conn, &key)?;
+            store::update(conn, &key, seen, now, |b| {
+                ((), b.map(|b| shared.signup_ip.give_back(b, now)))
+            })
+        })
+        .await;
+        if let Err(err) = given {
+            log::warn!("throttle: giving back a sign-up failed: {err}");
+        }
     }
+}
+
+fn now() -> NaiveDateTime {
+    Utc::now().naive_utc()
+}
+
+fn delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
 }
 
 fn too_many(wait: Duration) -> AppError {
@@ -235,201 +436,146 @@ fn whole_seconds_up(wait: Duration) -> u64 {
     secs.max(1)
 }
 
-fn account_key(email: &str) -> AccountKey {
-    Sha256::digest(email.as_bytes()).into()
+/// Admission of a login on both budgets as read: the client's first, and
+/// the longer wait when it is refused (a retry after a shorter
+/// `Retry-After` could meet the account's budget still empty). A refusal
+/// or a wait on either budget reserves nothing in the other.
+fn login_admission(
+    ip_policy: &Policy,
+    account_policy: &Policy,
+    ip: Option<Bucket>,
+    account: Option<Bucket>,
+    now: NaiveDateTime,
+) -> Result<Admission, Duration> {
+    match ip_policy.reserve(ip, now) {
+        Err(wait) => {
+            log::info!("login throttled: client IP over its failure budget");
+            return Err(wait.max(account_policy.wait(account, now)));
+        }
+        Ok(None) => return Ok(Admission::Busy),
+        Ok(Some(_)) => {}
+    }
+    match account_policy.reserve(account, now) {
+        Err(wait) => {
+            log::info!("login throttled: account over its failure budget");
+            Err(wait)
+        }
+        Ok(None) => Ok(Admission::Busy),
+        Ok(Some(_)) => Ok(Admission::Reserved),
+    }
 }
 
-/// Whether a reservation found room.
+/// How a reservation ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Room {
-    Reserved,
-    /// The charged failures leave room, but not once the reservations of
-    /// attempts in flight are counted too.
-    Busy,
+enum Settle {
+    /// Not charged.
+    Release,
+    /// Charged as one failure.
+    Charge,
+    /// Not charged, and the key's charged failures are forgotten.
+    Forget,
 }
 
-/// Token buckets for one kind of key, bounded to `capacity` entries.
-struct Buckets<K> {
-    limit: RateLimit,
+/// The token-bucket policy of one kind of key: pure functions of a stored
+/// bucket (absent = idle) and `now`.
+#[derive(Debug, Clone, Copy)]
+struct Policy {
     /// How long one attempt takes to refill.
-    interval: Duration,
-    capacity: usize,
-    state: Mutex<State<K>>,
+    interval: TimeDelta,
+    window: TimeDelta,
+    /// How long a reservation holds room at most.
+    lease: TimeDelta,
 }
 
-struct State<K> {
-    /// When each key's bucket is full again; a key whose moment has passed
-    /// is the same as an absent key and may be dropped at any time.
-    full_at: HashMap<K, Instant>,
-    /// Reservations of attempts in flight, per key (absent = none). Bounded
-    /// by the requests in flight, so not part of the capacity.
-    pending: HashMap<K, u32>,
-    next_sweep: Option<Instant>,
-}
-
-impl<K: Hash + Eq + Copy> Buckets<K> {
-    fn new(limit: RateLimit, capacity: usize) -> Self {
-        Buckets {
-            limit,
-            interval: limit.window / limit.max.max(1),
-            capacity: capacity.max(1),
-            state: Mutex::new(State {
-                full_at: HashMap::new(),
-                pending: HashMap::new(),
-                next_sweep: None,
-            }),
+impl Policy {
+    fn new(limit: RateLimit, lease: Duration) -> Self {
+        Policy {
+            interval: delta(limit.window / limit.max.max(1)),
+            window: delta(limit.window),
+            lease: delta(lease),
         }
     }
 
-    /// Held only for map operations, never across an await. A panic cannot
-    /// leave the map half-updated in a way that matters, so poisoning is
-    /// ignored rather than turned into failed requests.
-    fn lock(&self) -> MutexGuard<'_, State<K>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn idle(now: NaiveDateTime) -> Bucket {
+        Bucket {
+            full_at: now,
+            pending: 0,
+            pending_until: now,
+        }
+    }
+
+    /// The bucket with expired reservations and past refills dropped.
+    fn current(b: Option<Bucket>, now: NaiveDateTime) -> Bucket {
+        let mut b = b.unwrap_or(Self::idle(now));
+        b.full_at = b.full_at.max(now);
+        if b.pending_until <= now {
+            b.pending = 0;
+            b.pending_until = now;
+        }
+        b
     }
 
     /// Takes one attempt, or says how long until one is available.
-    fn take(&self, key: K, now: Instant) -> Result<(), Duration> {
-        let mut state = self.lock();
-        state.sweep_if_due(now, self.limit.window);
-        let start = match state.full_at.get(&key) {
-            Some(&full_at) if full_at > now => full_at,
-            _ => now,
-        };
-        let full_at = start + self.interval;
-        let horizon = now + self.limit.window;
+    fn take(&self, b: Option<Bucket>, now: NaiveDateTime) -> Result<Bucket, Duration> {
+        let mut b = Self::current(b, now);
+        let full_at = b.full_at + self.interval;
+        let horizon = now + self.window;
         if full_at > horizon {
-            return Err(full_at - horizon);
+            return Err(wait_of(full_at - horizon));
         }
-        if !state.full_at.contains_key(&key) {
-            state.make_room(now, self.capacity);
-        }
-        state.full_at.insert(key, full_at);
-        Ok(())
+        b.full_at = full_at;
+        Ok(b)
     }
 
-    /// Reserves room for one attempt, counting those in flight; `Busy` when
-    /// only they are in the way; otherwise how long until the charged
-    /// failures alone leave room.
-    fn reserve(&self, key: K, now: Instant) -> Result<Room, Duration> {
-        let mut state = self.lock();
-        state.sweep_if_due(now, self.limit.window);
-        let start = match state.full_at.get(&key) {
-            Some(&full_at) if full_at > now => full_at,
-            _ => now,
-        };
-        let horizon = now + self.limit.window;
-        let charged_alone = start + self.interval;
+    /// Reserves room for one attempt, counting those in flight: the new
+    /// bucket; `None` when only they are in the way; otherwise how long
+    /// until the charged failures alone leave room.
+    fn reserve(&self, b: Option<Bucket>, now: NaiveDateTime) -> Result<Option<Bucket>, Duration> {
+        let mut b = Self::current(b, now);
+        let horizon = now + self.window;
+        let charged_alone = b.full_at + self.interval;
         if charged_alone > horizon {
-            return Err(charged_alone - horizon);
+            return Err(wait_of(charged_alone - horizon));
         }
-        let pending = state.pending.get(&key).copied().unwrap_or(0);
-        if start + self.interval * (pending + 1) > horizon {
-            return Ok(Room::Busy);
+        let with_pending =
+            b.full_at + self.interval * i32::try_from(b.pending + 1).unwrap_or(i32::MAX);
+        if with_pending > horizon {
+            return Ok(None);
         }
-        state.pending.insert(key, pending + 1);
-        Ok(Room::Reserved)
+        b.pending += 1;
+        b.pending_until = b.pending_until.max(now + self.lease);
+        Ok(Some(b))
     }
 
-    /// Ends a reservation without charging it.
-    fn release(&self, key: &K) {
-        let mut state = self.lock();
-        if let Some(pending) = state.pending.get_mut(key) {
-            *pending -= 1;
-            if *pending == 0 {
-                state.pending.remove(key);
-            }
+    /// Ends one reservation.
+    fn settle(&self, b: Option<Bucket>, how: Settle, now: NaiveDateTime) -> Bucket {
+        let mut b = Self::current(b, now);
+        b.pending = b.pending.saturating_sub(1);
+        match how {
+            Settle::Release => {}
+            Settle::Charge => b.full_at += self.interval,
+            Settle::Forget => b.full_at = now,
         }
+        b
     }
 
-    /// Ends a reservation and charges it as one failure.
-    fn charge(&self, key: K, now: Instant) {
-        self.release(&key);
-        let mut state = self.lock();
-        let start = match state.full_at.get(&key) {
-            Some(&full_at) if full_at > now => full_at,
-            _ => now,
-        };
-        if !state.full_at.contains_key(&key) {
-            state.make_room(now, self.capacity);
-        }
-        state.full_at.insert(key, start + self.interval);
+    /// How long until the key could take an attempt, without taking one.
+    fn wait(&self, b: Option<Bucket>, now: NaiveDateTime) -> Duration {
+        let b = Self::current(b, now);
+        wait_of(b.full_at + self.interval - (now + self.window))
     }
 
-    /// How long until `key` could take an attempt, without taking one.
-    fn wait(&self, key: &K, now: Instant) -> Duration {
-        let state = self.lock();
-        state.full_at.get(key).map_or(Duration::ZERO, |&full_at| {
-            (full_at + self.interval).saturating_duration_since(now + self.limit.window)
-        })
-    }
-
-    fn give_back(&self, key: K, now: Instant) {
-        let mut state = self.lock();
-        if let Some(full_at) = state.full_at.get_mut(&key) {
-            match full_at.checked_sub(self.interval) {
-                Some(earlier) if earlier > now => *full_at = earlier,
-                _ => {
-                    state.full_at.remove(&key);
-                }
-            }
-        }
-    }
-
-    fn forget(&self, key: &K) {
-        self.lock().full_at.remove(key);
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.lock().full_at.len()
-    }
-
-    #[cfg(test)]
-    fn pending_of(&self, key: &K) -> u32 {
-        self.lock().pending.get(key).copied().unwrap_or(0)
+    /// Undoes one take.
+    fn give_back(&self, b: Bucket, now: NaiveDateTime) -> Bucket {
+        let mut b = Self::current(Some(b), now);
+        b.full_at = (b.full_at - self.interval).max(now);
+        b
     }
 }
 
-impl<K: Hash + Eq + Copy> State<K> {
-    /// Drops full buckets once per window, so an idle table shrinks without
-    /// a background task. O(entries) under the lock, once per window.
-    fn sweep_if_due(&mut self, now: Instant, window: Duration) {
-        if self.next_sweep.is_none_or(|due| now >= due) {
-            self.full_at.retain(|_, full_at| *full_at > now);
-            self.next_sweep = Some(now + window);
-        }
-    }
-
-    /// Keeps the table under `capacity` before a new key goes in. When it is
-    /// full of live entries, the tenth closest to recovering anyway are
-    /// forgotten: those keys get their budget back early, which is the price
-    /// of bounded memory (an attacker would have to fill the whole table to
-    /// reach a given key). O(entries), once per tenth of the capacity.
-    fn make_room(&mut self, now: Instant, capacity: usize) {
-        if self.full_at.len() < capacity {
-            return;
-        }
-        self.full_at.retain(|_, full_at| *full_at > now);
-        if self.full_at.len() < capacity {
-            return;
-        }
-        let evict = (capacity / 10).max(1);
-        let mut times: Vec<Instant> = self.full_at.values().copied().collect();
-        let (_, &mut cutoff, _) = times.select_nth_unstable(evict - 1);
-        // Exactly `evict` go: all entries before the cutoff, then ties.
-        let mut ties = evict - times.iter().filter(|t| **t < cutoff).count();
-        self.full_at.retain(|_, full_at| {
-            if *full_at < cutoff {
-                return false;
-            }
-            if *full_at == cutoff && ties > 0 {
-                ties -= 1;
-                return false;
-            }
-            true
-        });
-    }
+/// A positive span as a wait; zero for a span that is not.
+fn wait_of(span: TimeDelta) -> Duration {
+    span.to_std().unwrap_or(Duration::ZERO)
 }
 
 #[cfg(test)]
@@ -443,307 +589,214 @@ mod tests {
         }
     }
 
-    fn settings(account: RateLimit, ip: RateLimit) -> ThrottleSettings {
-        ThrottleSettings {
-            login_per_account: account,
-            login_per_ip: ip,
-            signup_per_ip: limit(10, 3600),
-            max_entries: 1000,
-            login_concurrency_per_ip: 2,
-            login_queue_timeout: Duration::from_secs(10),
+    fn policy(max: u32, window_secs: u64) -> Policy {
+        Policy::new(limit(max, window_secs), Duration::from_secs(70))
+    }
+
+    fn t0() -> NaiveDateTime {
+        chrono::DateTime::from_timestamp(1_800_000_000, 0)
+            .expect("valid")
+            .naive_utc()
+    }
+
+    fn at(secs: i64) -> NaiveDateTime {
+        t0() + TimeDelta::seconds(secs)
+    }
+
+    /// One key's stored bucket, as the database would hold it.
+    #[derive(Default)]
+    struct Key(Option<Bucket>);
+
+    impl Key {
+        fn take(&mut self, p: &Policy, now: NaiveDateTime) -> Result<(), Duration> {
+            self.0 = Some(p.take(self.0, now)?);
+            Ok(())
+        }
+
+        fn reserve(&mut self, p: &Policy, now: NaiveDateTime) -> Result<bool, Duration> {
+            Ok(match p.reserve(self.0, now)? {
+                Some(new) => {
+                    self.0 = Some(new);
+                    true
+                }
+                None => false,
+            })
+        }
+
+        fn settle(&mut self, p: &Policy, how: Settle, now: NaiveDateTime) {
+            self.0 = Some(p.settle(self.0, how, now));
+        }
+
+        fn pending(&self, now: NaiveDateTime) -> u32 {
+            Policy::current(self.0, now).pending
         }
     }
-
-    /// A failed login of `email` from CLIENT at `now`.
-    fn fail(throttle: &Throttle, email: &str, now: Instant) {
-        admitted(throttle.begin_login_at(email, CLIENT, now)).failed_at(now);
-    }
-
-    /// The `Retry-After` of a login of `email` from CLIENT at `now`, which
-    /// must be refused.
-    fn refused_for(throttle: &Throttle, email: &str, now: Instant) -> u64 {
-        match throttle.begin_login_at(email, CLIENT, now) {
-            Err(AppError::TooManyRequests { retry_after_secs }) => retry_after_secs,
-            Err(other) => panic!("unexpected error {other:?}"),
-            Ok(_) => panic!("attempt allowed"),
-        }
-    }
-
-    fn admitted(result: Result<Admission<'_>, AppError>) -> LoginAttempt<'_> {
-        match result {
-            Ok(Admission::Admitted(attempt)) => attempt,
-            Ok(Admission::Busy) => panic!("busy"),
-            Err(err) => panic!("refused: {err:?}"),
-        }
-    }
-
-    fn is_busy(result: Result<Admission<'_>, AppError>) -> bool {
-        matches!(result, Ok(Admission::Busy))
-    }
-
-    const CLIENT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
 
     #[test]
     fn a_burst_of_max_attempts_passes_and_the_next_waits_one_refill() {
-        let buckets = Buckets::new(limit(10, 900), 100);
-        let t0 = Instant::now();
+        let p = policy(10, 900);
+        let mut key = Key::default();
         for _ in 0..10 {
-            assert_eq!(buckets.take(1, t0), Ok(()));
+            assert_eq!(key.take(&p, t0()), Ok(()));
         }
-        assert_eq!(buckets.take(1, t0), Err(Duration::from_secs(90)));
-        // Other keys are unaffected.
-        assert_eq!(buckets.take(2, t0), Ok(()));
-        // One attempt refills every window / max.
-        let later = t0 + Duration::from_secs(89);
-        assert_eq!(buckets.take(1, later), Err(Duration::from_secs(1)));
-        let later = t0 + Duration::from_secs(90);
-        assert_eq!(buckets.take(1, later), Ok(()));
-        assert!(buckets.take(1, later).is_err());
+        assert_eq!(key.take(&p, t0()), Err(Duration::from_secs(90)));
+        assert_eq!(key.take(&p, at(89)), Err(Duration::from_secs(1)));
+        assert_eq!(key.take(&p, at(90)), Ok(()));
+        assert!(key.take(&p, at(90)).is_err());
     }
 
     #[test]
     fn a_drained_key_has_its_whole_budget_back_one_window_after_its_last_attempt() {
-        let buckets = Buckets::new(limit(3, 60), 100);
-        let t0 = Instant::now();
+        let p = policy(3, 60);
+        let mut key = Key::default();
         for _ in 0..3 {
-            assert!(buckets.take(7, t0).is_ok());
+            assert!(key.take(&p, t0()).is_ok());
         }
-        let t1 = t0 + Duration::from_secs(60);
+        assert!(key.0.is_some_and(|b| !b.is_idle(at(59))));
+        assert!(
+            key.0.is_some_and(|b| b.is_idle(at(60))),
+            "swept from then on"
+        );
         for _ in 0..3 {
-            assert!(buckets.take(7, t1).is_ok());
+            assert!(key.take(&p, at(60)).is_ok());
         }
-        assert!(buckets.take(7, t1).is_err());
+        assert!(key.take(&p, at(60)).is_err());
     }
 
     #[test]
     fn no_more_than_the_asvs_hundred_failures_per_hour_with_the_defaults() {
         // Default per-account limit: 10 per 15 minutes, hammered once a second.
-        let buckets = Buckets::new(limit(10, 900), 100);
-        let t0 = Instant::now();
-        let allowed = (0..3600)
-            .filter(|s| buckets.take(1, t0 + Duration::from_secs(*s)).is_ok())
-            .count();
+        let p = policy(10, 900);
+        let mut key = Key::default();
+        let allowed = (0..3600).filter(|s| key.take(&p, at(*s)).is_ok()).count();
         assert_eq!(allowed, 10 + 39, "a burst of 10, then one per 90 s");
-        assert!(allowed <= 100);
     }
 
     #[test]
     fn giving_back_undoes_exactly_one_take() {
-        let buckets = Buckets::new(limit(2, 10), 100);
-        let t0 = Instant::now();
-        assert!(buckets.take(1, t0).is_ok());
-        assert!(buckets.take(1, t0).is_ok());
-        buckets.give_back(1, t0);
-        assert!(buckets.take(1, t0).is_ok());
-        assert!(buckets.take(1, t0).is_err());
-        buckets.give_back(1, t0);
-        buckets.give_back(1, t0);
-        buckets.give_back(1, t0);
-        assert_eq!(buckets.len(), 0, "a full bucket is not stored");
-        assert!(buckets.take(1, t0).is_ok());
-        assert!(buckets.take(1, t0).is_ok());
-        assert!(buckets.take(1, t0).is_err());
-    }
-
-    #[test]
-    fn full_buckets_are_swept_once_per_window() {
-        let buckets = Buckets::new(limit(5, 10), 1000);
-        let t0 = Instant::now();
-        for key in 0..100 {
-            assert!(buckets.take(key, t0).is_ok());
+        let p = policy(2, 10);
+        let mut key = Key::default();
+        assert!(key.take(&p, t0()).is_ok());
+        assert!(key.take(&p, t0()).is_ok());
+        key.0 = key.0.map(|b| p.give_back(b, t0()));
+        assert!(key.take(&p, t0()).is_ok());
+        assert!(key.take(&p, t0()).is_err());
+        for _ in 0..3 {
+            key.0 = key.0.map(|b| p.give_back(b, t0()));
         }
-        assert_eq!(buckets.len(), 100);
-        // Every bucket is full again two seconds later; the next sweep is
-        // due one window after the first take.
-        assert!(buckets.take(1000, t0 + Duration::from_secs(5)).is_ok());
-        assert_eq!(buckets.len(), 101);
-        assert!(buckets.take(1001, t0 + Duration::from_secs(10)).is_ok());
-        assert_eq!(buckets.len(), 1);
+        assert!(key.0.is_some_and(|b| b.is_idle(t0())), "never beyond full");
+        assert!(key.take(&p, t0()).is_ok());
+        assert!(key.take(&p, t0()).is_ok());
+        assert!(key.take(&p, t0()).is_err());
     }
 
     #[test]
-    fn the_table_never_outgrows_its_capacity_and_forgets_the_nearest_to_recovery_first() {
-        let buckets = Buckets::new(limit(1, 3600), 100);
-        let t0 = Instant::now();
-        // Key 0 is drained first, so it is the closest to recovering.
-        for key in 0..100u32 {
-            assert!(
-                buckets
-                    .take(key, t0 + Duration::from_millis(u64::from(key)))
-                    .is_ok()
-            );
-        }
-        assert!(buckets.take(0, t0 + Duration::from_secs(1)).is_err());
-        assert!(buckets.take(99, t0 + Duration::from_secs(1)).is_err());
-        for key in 100..10_000u32 {
-            assert!(buckets.take(key, t0 + Duration::from_secs(1)).is_ok());
-            assert!(buckets.len() <= 100);
-            assert!(buckets.len() >= 91, "only a tenth is forgotten at a time");
-        }
-        assert!(
-            buckets.take(9_999, t0 + Duration::from_secs(1)).is_err(),
-            "kept"
-        );
-        assert!(
-            buckets.take(0, t0 + Duration::from_secs(1)).is_ok(),
-            "evicted"
-        );
+    fn reservations_hold_room_and_only_charged_failures_refuse() {
+        let p = policy(2, 60);
+        let mut key = Key::default();
+        assert_eq!(key.reserve(&p, t0()), Ok(true));
+        assert_eq!(key.reserve(&p, t0()), Ok(true));
+        // Full of reservations, not failures: busy (wait), not refused.
+        assert_eq!(key.reserve(&p, t0()), Ok(false));
+        assert_eq!(key.pending(t0()), 2, "a busy answer reserves nothing");
+        key.settle(&p, Settle::Charge, t0());
+        key.settle(&p, Settle::Charge, t0());
+        assert_eq!(key.pending(t0()), 0);
+        assert_eq!(key.reserve(&p, t0()), Err(Duration::from_secs(30)));
     }
 
     #[test]
-    fn a_login_needs_both_budgets_and_a_refusal_costs_nothing() {
-        let throttle = Throttle::new(&settings(limit(2, 60), limit(3, 60)));
-        let t0 = Instant::now();
-        fail(&throttle, "ada@example.com", t0);
-        fail(&throttle, "ada@example.com", t0);
-        assert_eq!(refused_for(&throttle, "ada@example.com", t0), 30);
-        // The refused attempt did not use the client's budget: one is left.
-        fail(&throttle, "bob@example.com", t0);
-        assert_eq!(refused_for(&throttle, "eve@example.com", t0), 20);
-    }
-
-    #[test]
-    fn when_both_budgets_are_empty_retry_after_is_the_longer_wait() {
-        let throttle = Throttle::new(&settings(limit(1, 60), limit(2, 10)));
-        let t0 = Instant::now();
-        fail(&throttle, "ada@example.com", t0);
-        fail(&throttle, "bob@example.com", t0);
-        // The client's budget refills in 5 s, ada's in 60 s.
-        assert_eq!(refused_for(&throttle, "ada@example.com", t0), 60);
-        assert_eq!(refused_for(&throttle, "eve@example.com", t0), 5);
-    }
-
-    #[test]
-    fn success_forgets_the_account_failures_and_returns_the_client_attempt() {
-        let throttle = Throttle::new(&settings(limit(2, 60), limit(2, 60)));
-        let t0 = Instant::now();
-        fail(&throttle, "ada@example.com", t0);
-        admitted(throttle.begin_login_at("ada@example.com", CLIENT, t0)).succeeded();
-        assert_eq!(throttle.login_account.len(), 0);
-        // The client still carries its one failure, not the success.
-        fail(&throttle, "ada@example.com", t0);
-        assert!(
-            throttle
-                .begin_login_at("ada@example.com", CLIENT, t0)
-                .is_err()
-        );
-    }
-
-    #[test]
-    fn a_cancelled_attempt_costs_nothing() {
-        let throttle = Throttle::new(&settings(limit(1, 60), limit(1, 60)));
-        let t0 = Instant::now();
+    fn a_released_reservation_costs_nothing() {
+        let p = policy(1, 60);
+        let mut key = Key::default();
         for _ in 0..5 {
-            admitted(throttle.begin_login_at("ada@example.com", CLIENT, t0)).cancel();
+            assert_eq!(key.reserve(&p, t0()), Ok(true));
+            key.settle(&p, Settle::Release, t0());
         }
-        fail(&throttle, "ada@example.com", t0);
-        assert_eq!(refused_for(&throttle, "ada@example.com", t0), 60);
+        assert!(key.0.is_some_and(|b| b.is_idle(t0())));
+        assert_eq!(key.reserve(&p, t0()), Ok(true));
     }
 
     #[test]
-    fn attempts_in_flight_hold_room_and_later_ones_wait_rather_than_fail() {
-        let throttle = Throttle::new(&settings(limit(2, 60), limit(10, 60)));
-        let t0 = Instant::now();
-        let first = admitted(throttle.begin_login_at("ada@example.com", CLIENT, t0));
-        let second = admitted(throttle.begin_login_at("ada@example.com", CLIENT, t0));
-        // The budget is full of reservations, not failures: wait, not 429.
-        assert!(is_busy(throttle.begin_login_at(
-            "ada@example.com",
-            CLIENT,
-            t0
-        )));
-        // A waiting attempt holds nothing in the client's budget.
-        assert_eq!(throttle.login_ip.pending_of(&CLIENT), 2);
-        // Right passwords release their room, and the account starts afresh.
-        first.succeeded();
-        let third = admitted(throttle.begin_login_at("ada@example.com", CLIENT, t0));
-        second.succeeded();
-        third.succeeded();
-        for _ in 0..2 {
-            admitted(throttle.begin_login_at("ada@example.com", CLIENT, t0)).succeeded();
-        }
-        assert_eq!(throttle.login_ip.len(), 0, "successes charge nothing");
-    }
-
-    #[test]
-    fn concurrent_guesses_cannot_overrun_the_budget() {
-        let throttle = Throttle::new(&settings(limit(3, 60), limit(100, 60)));
-        let t0 = Instant::now();
-        let in_flight: Vec<_> = (0..3)
-            .map(|_| admitted(throttle.begin_login_at("ada@example.com", CLIENT, t0)))
-            .collect();
-        assert!(is_busy(throttle.begin_login_at(
-            "ada@example.com",
-            CLIENT,
-            t0
-        )));
-        for attempt in in_flight {
-            attempt.failed_at(t0);
-        }
-        // Now the failures themselves fill the budget: refused with the wait.
-        assert_eq!(refused_for(&throttle, "ada@example.com", t0), 20);
-    }
-
-    #[test]
-    fn dropping_an_unsettled_attempt_counts_as_a_failure() {
-        let throttle = Throttle::new(&settings(limit(1, 60), limit(10, 60)));
-        let t0 = Instant::now();
-        drop(admitted(throttle.begin_login_at(
-            "ada@example.com",
-            CLIENT,
-            t0,
-        )));
-        assert_eq!(
-            throttle
-                .login_account
-                .pending_of(&account_key("ada@example.com")),
-            0
-        );
+    fn forgetting_clears_the_failures_but_not_other_attempts_in_flight() {
+        let p = policy(3, 60);
+        let mut key = Key::default();
+        assert_eq!(key.reserve(&p, t0()), Ok(true));
+        key.settle(&p, Settle::Charge, t0());
+        assert_eq!(key.reserve(&p, t0()), Ok(true));
+        assert_eq!(key.reserve(&p, t0()), Ok(true));
+        key.settle(&p, Settle::Forget, at(1));
+        assert_eq!(key.pending(at(1)), 1, "the other attempt still holds room");
         assert!(
-            throttle
-                .begin_login_at("ada@example.com", CLIENT, t0)
-                .is_err()
+            key.0.is_some_and(|b| b.full_at == at(1)),
+            "no failures left"
         );
     }
 
-    #[actix_web::test]
-    async fn a_waiting_login_proceeds_when_the_attempt_in_flight_settles() {
-        let throttle = Throttle::new(&settings(limit(1, 60), limit(10, 60)));
-        let first = throttle
-            .begin_login("ada@example.com", CLIENT)
-            .await
-            .expect("admitted");
-        let waiting = throttle.begin_login("ada@example.com", CLIENT);
-        let settle = async {
-            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-            first.succeeded();
-        };
-        let (second, ()) = futures::join!(waiting, settle);
-        assert!(second.is_ok(), "admitted once the first settled");
-    }
-
-    #[actix_web::test]
-    async fn a_login_waits_for_attempts_in_flight_at_most_the_queue_timeout() {
-        let mut s = settings(limit(1, 60), limit(10, 60));
-        s.login_queue_timeout = Duration::from_millis(50);
-        let throttle = Throttle::new(&s);
-        let _first = throttle
-            .begin_login("ada@example.com", CLIENT)
-            .await
-            .expect("admitted");
-        let started = Instant::now();
-        let result = throttle.begin_login("ada@example.com", CLIENT).await;
-        assert!(matches!(
-            result,
-            Err(AppError::TooManyRequests {
-                retry_after_secs: 1
-            })
-        ));
-        assert!(started.elapsed() >= Duration::from_millis(50));
+    #[test]
+    fn reservations_of_a_crashed_instance_expire_after_the_lease() {
+        let p = policy(1, 600);
+        let mut key = Key::default();
+        assert_eq!(key.reserve(&p, t0()), Ok(true));
+        assert_eq!(key.reserve(&p, at(69)), Ok(false), "held within the lease");
+        assert_eq!(key.reserve(&p, at(70)), Ok(true), "expired after it");
+        assert!(key.0.is_some_and(|b| !b.is_idle(at(139))));
+        assert!(key.0.is_some_and(|b| b.is_idle(at(140))));
+        // A late settle of the expired reservation cannot go below zero.
+        key.settle(&p, Settle::Release, at(200));
+        key.settle(&p, Settle::Release, at(200));
+        assert_eq!(key.pending(at(200)), 0);
     }
 
     #[test]
-    fn identifiers_are_keyed_as_given() {
+    fn a_login_needs_room_in_both_budgets_and_the_longer_wait_is_told() {
+        let ip = policy(2, 10);
+        let account = policy(1, 60);
+        let mut ip_key = Key::default();
+        let mut account_key = Key::default();
+        let admit = |i: &Key, a: &Key| login_admission(&ip, &account, i.0, a.0, t0());
+        assert_eq!(admit(&ip_key, &account_key), Ok(Admission::Reserved));
+        // Account busy: waits, whatever the client's budget.
+        account_key.reserve(&account, t0()).expect("room");
+        assert_eq!(admit(&ip_key, &account_key), Ok(Admission::Busy));
+        account_key.settle(&account, Settle::Charge, t0());
+        assert_eq!(admit(&ip_key, &account_key), Err(Duration::from_secs(60)));
+        // Client drained too: refused with the longer of the two waits.
+        ip_key.take(&ip, t0()).expect("room");
+        ip_key.take(&ip, t0()).expect("room");
+        assert_eq!(admit(&ip_key, &account_key), Err(Duration::from_secs(60)));
+        assert_eq!(
+            admit(&ip_key, &Key::default()),
+            Err(Duration::from_secs(5)),
+            "another account: the client's own wait"
+        );
+        // Client busy only with reservations: waits.
+        let mut busy_ip = Key::default();
+        busy_ip.reserve(&ip, t0()).expect("room");
+        busy_ip.reserve(&ip, t0()).expect("room");
+        assert_eq!(admit(&busy_ip, &Key::default()), Ok(Admission::Busy));
+    }
+
+    #[test]
+    fn an_idle_bucket_is_one_with_nothing_charged_and_nothing_in_flight() {
+        let b = Bucket {
+            full_at: at(10),
+            pending: 0,
+            pending_until: t0(),
+        };
+        assert!(!b.is_idle(at(9)));
+        assert!(b.is_idle(at(10)));
+        let in_flight = Bucket {
+            full_at: t0(),
+            pending: 1,
+            pending_until: at(5),
+        };
+        assert!(!in_flight.is_idle(at(4)));
+        assert!(in_flight.is_idle(at(5)));
+    }
+
+    #[test]
+    fn identifiers_are_keyed_by_digest_and_kind() {
         assert_eq!(
             account_key("ada@example.com"),
             account_key("ada@example.com")
@@ -752,6 +805,9 @@ mod tests {
             account_key("ada@example.com"),
             account_key("ada@example.org")
         );
+        assert!(!account_key("ada@example.com").contains("ada"));
+        let client: IpAddr = "192.0.2.1".parse().expect("ip");
+        assert_ne!(LoginKeys::new("x", client).ip, signup_key(client));
     }
 
     #[test]

@@ -18,15 +18,13 @@ impl RateLimit {
     }
 }
 
-/// Per-instance, in-memory throttling (src/throttle.rs) and the per-client
+/// Throttling shared by all instances through the database (src/throttle.rs) and the per-client
 /// bound on password checks (src/accounts/).
 #[derive(Debug, Clone)]
 pub struct ThrottleSettings {
     pub login_per_account: RateLimit,
     pub login_per_ip: RateLimit,
     pub signup_per_ip: RateLimit,
-    /// Entries per table (accounts, login IPs, sign-up IPs).
-    pub max_entries: usize,
     /// Password checks one client IP may have in flight (src/accounts/).
     pub login_concurrency_per_ip: usize,
     /// How long a login may wait for its turn (in-flight attempts to
@@ -60,7 +58,6 @@ impl ThrottleSettings {
                     Duration::from_secs(7 * 24 * 3600),
                 )?,
             },
-            max_entries: vars.bounded("THROTTLE_MAX_ENTRIES", 100_000, 100, 10_000_000)?,
             login_concurrency_per_ip: vars.bounded("LOGIN_MAX_CONCURRENT_PER_IP", 2, 1, 64)?,
             login_queue_timeout: vars.duration_between(
                 "LOGIN_QUEUE_TIMEOUT",
@@ -116,7 +113,6 @@ mod tests {
                 window: Duration::from_secs(3600)
             }
         );
-        assert_eq!(t.max_entries, 100_000);
         assert_eq!(t.login_concurrency_per_ip, 2);
         assert_eq!(t.login_queue_timeout, Duration::from_secs(10));
         // OWASP ASVS: no more than 100 failed attempts per account per hour.
@@ -131,7 +127,6 @@ mod tests {
             ("LOGIN_FAILURE_WINDOW", "2s"),
             ("SIGNUP_MAX_PER_IP", "4"),
             ("SIGNUP_WINDOW", "30m"),
-            ("THROTTLE_MAX_ENTRIES", "500"),
             ("LOGIN_MAX_CONCURRENT_PER_IP", "4"),
             ("LOGIN_QUEUE_TIMEOUT", "0"),
         ])
@@ -142,7 +137,6 @@ mod tests {
         assert_eq!(t.login_per_account.window, Duration::from_secs(2));
         assert_eq!(t.signup_per_ip.max, 4);
         assert_eq!(t.signup_per_ip.window, Duration::from_secs(1800));
-        assert_eq!(t.max_entries, 500);
         assert_eq!(t.login_concurrency_per_ip, 4);
         assert_eq!(t.login_queue_timeout, Duration::ZERO);
     }
@@ -162,7 +156,6 @@ mod tests {
             (("LOGIN_FAILURE_WINDOW", "2d"), "LOGIN_FAILURE_WINDOW"),
             (("SIGNUP_MAX_PER_IP", "ten"), "SIGNUP_MAX_PER_IP"),
             (("SIGNUP_WINDOW", "8d"), "SIGNUP_WINDOW"),
-            (("THROTTLE_MAX_ENTRIES", "10"), "THROTTLE_MAX_ENTRIES"),
             (
                 ("LOGIN_MAX_CONCURRENT_PER_IP", "0"),
                 "LOGIN_MAX_CONCURRENT_PER_IP",

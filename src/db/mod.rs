@@ -9,6 +9,7 @@ mod pool;
 #[rustfmt::skip]
 pub mod schema;
 pub mod session_changes;
+pub mod throttle;
 pub mod users;
 pub mod wal;
 

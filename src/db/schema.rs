@@ -11,6 +11,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    throttle_buckets (bucket_key) {
+        bucket_key -> Text,
+        full_at -> Timestamp,
+        pending -> Int4,
+        pending_until -> Timestamp,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Int4,
         email -> Text,
@@ -27,4 +37,4 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(people, users,);
+diesel::allow_tables_to_appear_in_same_query!(people, throttle_buckets, users,);

@@ -130,12 +130,13 @@ async fn sign_up(
     // is registered, and this per-client budget is what bounds that probe.
     let attempt = state
         .throttle
-        .begin_signup(client_ip(&req, &state.proxies))?;
+        .begin_signup(client_ip(&req, &state.proxies))
+        .await?;
     let user = match state.accounts.sign_up(email, &password).await {
         Ok(user) => user,
         Err(err) => {
             if err.status_code().is_server_error() {
-                attempt.cancel();
+                attempt.cancel().await;
             }
             return Err(err);
         }
@@ -200,15 +201,16 @@ async fn log_in(
     let attempt = state.throttle.begin_login(&email, client).await?;
     let user = match state.accounts.authenticate(email, &password, client).await {
         Ok(user) => {
-            attempt.succeeded();
+            attempt.succeeded().await;
             user
         }
         Err(err @ AppError::Unauthenticated(_)) => {
-            attempt.failed();
+            // An uncounted guess never gets its 401: 503 instead.
+            attempt.failed().await?;
             return Err(err);
         }
         Err(err) => {
-            attempt.cancel();
+            attempt.cancel().await;
             return Err(err);
         }
     };

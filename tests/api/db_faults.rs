@@ -241,6 +241,41 @@ async fn start_up_against_a_hung_database_gives_up_in_time_saying_why() {
     assert!(!log.contains("listening on"), "{log}");
 }
 
+async fn logins_and_signups_during_an_outage_get_503_and_the_budget_holds_after_it() {
+    let (mut cluster, app) =
+        ada_on_a_private_cluster(&[("LOGIN_MAX_FAILURES_PER_ACCOUNT", "2")]).await;
+    assert_eq!(
+        app.login("ada@example.com", "wrong password!")
+            .await
+            .status(),
+        401
+    );
+
+    cluster.stop_service();
+    // The throttle's own visit fails first: 503, never a check that skipped it.
+    for _ in 0..3 {
+        assert_unavailable(app.login("ada@example.com", "wrong password!").await).await;
+        assert_unavailable(
+            app.signup("eve@example.com", "a long enough password")
+                .await,
+        )
+        .await;
+    }
+
+    cluster.resume_service();
+    until_ok(&app, "/ready").await;
+    // The failure stored before the outage still counts, and the outage
+    // charged nothing: one attempt left, then 429.
+    assert_eq!(
+        app.login("ada@example.com", "wrong password!")
+            .await
+            .status(),
+        401
+    );
+    let response = app.login("ada@example.com", "wrong password!").await;
+    assert_error(response, 429, "too_many_requests").await;
+}
+
 crate::tests![
     ;
     postgres_only:
@@ -249,4 +284,5 @@ crate::tests![
         logout_during_an_outage_keeps_the_cookies_and_reports_the_failure,
         a_refresh_retried_after_a_hang_longer_than_the_reuse_window_is_not_a_replay,
         start_up_against_a_hung_database_gives_up_in_time_saying_why,
+        logins_and_signups_during_an_outage_get_503_and_the_budget_holds_after_it,
 ];

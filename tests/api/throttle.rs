@@ -259,6 +259,95 @@ async fn a_cross_origin_spa_can_read_retry_after_and_other_origins_get_no_cors_h
     assert!(cors.is_empty(), "{cors:?}");
 }
 
+/// Rows in `throttle_buckets`: the shared state, as stored.
+fn stored_buckets(app: &TestApp) -> i64 {
+    bff_gateway::db::throttle::count(&mut app.db()).expect("count throttle buckets")
+}
+
+async fn ten_failed_logins_spread_over_two_instances_lock_the_account_on_both() {
+    let a = spawn_app_with(&[("LOGIN_FAILURE_WINDOW", "60s")]).await;
+    let b = a.spawn_peer().await;
+    a.signup("ada@example.com", PASSWORD).await;
+    // The default per-account budget is 10: five failures on each instance.
+    for i in 0..10 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let response = app.login("ada@example.com", WRONG).await;
+        assert_error(response, 401, "invalid_credentials").await;
+    }
+    for app in [&a, &b] {
+        assert_throttled(app.login("ada@example.com", WRONG).await).await;
+        assert_throttled(app.login("ada@example.com", PASSWORD).await).await;
+    }
+    assert_eq!(a.stored_session("ada@example.com"), (None, None));
+}
+
+async fn the_budget_survives_a_restart_because_it_is_stored_in_the_database() {
+    let app = spawn_app_with(&[
+        ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "2"),
+        ("LOGIN_FAILURE_WINDOW", "60s"),
+    ])
+    .await;
+    for _ in 0..2 {
+        assert_eq!(app.login("ada@example.com", WRONG).await.status(), 401);
+    }
+    // Account and client buckets; no email address is stored.
+    assert_eq!(stored_buckets(&app), 2);
+    // A fresh instance on the same database: nothing of the first one's
+    // memory, as after a restart.
+    let restarted = app.spawn_peer().await;
+    drop(app);
+    let seconds = assert_throttled(restarted.login("ada@example.com", WRONG).await).await;
+    assert!((1..=30).contains(&seconds), "Retry-After {seconds}");
+}
+
+async fn concurrent_wrong_passwords_on_two_instances_never_charge_past_the_budget() {
+    let a = spawn_app_with(&[
+        ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3"),
+        ("LOGIN_FAILURE_WINDOW", "60s"),
+    ])
+    .await;
+    let b = a.spawn_peer().await;
+    a.signup("ada@example.com", PASSWORD).await;
+    let logins = (0..16).map(|i| {
+        let app = if i % 2 == 0 { &a } else { &b };
+        app.login("ada@example.com", WRONG)
+    });
+    let statuses: Vec<u16> = futures::future::join_all(logins)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    // Exactly the budget reaches bcrypt; the rest waited and were refused.
+    assert_eq!((checked, throttled), (3, 13), "{statuses:?}");
+    for app in [&a, &b] {
+        assert_throttled(app.login("ada@example.com", PASSWORD).await).await;
+    }
+}
+
+async fn idle_buckets_are_swept_from_the_table() {
+    let app = spawn_app_with(&[
+        ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "2"),
+        ("LOGIN_FAILURE_WINDOW", "1s"),
+        ("SIGNUP_WINDOW", "1s"),
+    ])
+    .await;
+    for i in 0..5 {
+        let response = app.login(&format!("user{i}@example.com"), WRONG).await;
+        assert_eq!(response.status(), 401);
+    }
+    assert_eq!(stored_buckets(&app), 6, "five accounts and the client");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The next visit after a window sweeps what has refilled meanwhile;
+    // only the new attempt's buckets stay.
+    assert_eq!(app.login("eve@example.com", WRONG).await.status(), 401);
+    assert_eq!(stored_buckets(&app), 2);
+    // A success leaves nothing behind for its account.
+    app.signup("ada@example.com", PASSWORD).await;
+    assert_eq!(app.login("ada@example.com", PASSWORD).await.status(), 200);
+}
+
 crate::tests![
     failed_logins_past_the_account_limit_get_429_with_retry_after,
     the_right_password_is_refused_while_throttled_and_no_session_starts,
@@ -269,4 +358,8 @@ crate::tests![
     forwarded_for_from_an_untrusted_peer_cannot_escape_the_ip_limit,
     forwarded_for_from_a_trusted_proxy_gives_each_client_its_own_budget,
     a_cross_origin_spa_can_read_retry_after_and_other_origins_get_no_cors_headers,
+    ten_failed_logins_spread_over_two_instances_lock_the_account_on_both,
+    the_budget_survives_a_restart_because_it_is_stored_in_the_database,
+    concurrent_wrong_passwords_on_two_instances_never_charge_past_the_budget,
+    idle_buckets_are_swept_from_the_table,
 ];
