@@ -18,6 +18,7 @@ import {
   sleep,
   holdRowLock,
   startOriginServer,
+  upstreamRequests,
   userRow,
 } from './support.mjs';
 
@@ -559,7 +560,51 @@ describe('demo SPA against the real gateway', { timeout: 240_000 }, () => {
     }
   });
 
-  test('8. the page runs under the gateway’s strict CSP: no violations, no uncaught errors', async () => {
+  test('8. the relay panel calls the team’s APIs with the session: refresh on 401, admins-only upstream refused', async () => {
+    await openApp();
+    await login(USER);
+    const relayCalls = (name) => requests.filter((r) => r.path === `/api/upstream/${name}/whoami`).length;
+    const result = () => byTestId('relay-result').textContent();
+
+    const ordersBefore = upstreamRequests('orders').length;
+    await byTestId('relay-orders').click();
+    await expectStatus(/^orders answered\.$/, 'success');
+    assert.equal(await result(), `orders answered GET /whoami for ${USER.email} (user).`);
+    const seen = upstreamRequests('orders').slice(ordersBefore);
+    assert.equal(seen.length, 1, `the upstream answered once: ${seen}`);
+    assert.match(seen[0], /^request: GET \/whoami .*role=user/);
+    assert.doesNotMatch(seen.join('\n'), /eyJ/, 'the upstream log holds no token');
+
+    // The access cookie runs out: the relayed call gets 401 from the gateway,
+    // the page refreshes once and retries, and the user notices nothing.
+    await sleep(config.accessTtlMs + 1000);
+    const mark = requests.length;
+    const relayedBefore = relayCalls('orders');
+    await byTestId('relay-orders').click();
+    await expectStatus(/^orders answered\.$/, 'success');
+    const made = requests.slice(mark);
+    assert.equal(made.filter((r) => r.path === '/api/auth/refresh').length, 1, JSON.stringify(made));
+    assert.equal(relayCalls('orders') - relayedBefore, 2, 'original + one retry');
+    assert.equal(upstreamRequests('orders').length - ordersBefore, 2, 'the expired call never reached the upstream');
+
+    // reports is for admins: refused by the gateway, never reaching the upstream.
+    const reportsBefore = upstreamRequests('reports').length;
+    await byTestId('relay-reports').click();
+    await expectStatus(/^You may not call reports: it is for admins only\.$/, 'error');
+    assert.equal(await byTestId('relay-result').isVisible(), false);
+    assert.equal(upstreamRequests('reports').length, reportsBefore, 'the upstream saw nothing');
+    assert.equal(await byTestId('login-form').isVisible(), false, '403 does not log the user out');
+
+    await logout();
+    await login(ADMIN);
+    await byTestId('relay-reports').click();
+    await expectStatus(/^reports answered\.$/, 'success');
+    assert.equal(await result(), `reports answered GET /whoami for ${ADMIN.email} (admin).`);
+    assert.match(upstreamRequests('reports').slice(reportsBefore).join('\n'), /role=admin/);
+    await logout();
+  });
+
+  test('9. the page runs under the gateway’s strict CSP: no violations, no uncaught errors', async () => {
     await openApp();
     const violations = await page.evaluate(() => window.__cspViolations);
     assert.deepEqual(violations, []);

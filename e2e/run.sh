@@ -7,6 +7,9 @@
 # (default 127.0.0.1:5432, postgres), cargo, Node >= 20 with npm. Installs
 # Debian's chromium (+ chromium-driver) and the psql client when missing.
 #
+# Two example upstreams (examples/upstream.rs) stand behind the relay:
+# `orders` for every user and `reports` for admins only.
+#
 # Knobs (env): E2E_ACCESS_TTL_SECONDS (3), E2E_REFRESH_TTL_SECONDS (15),
 # E2E_SKIP_BUILD=1 (reuse an existing debug binary), E2E_KEEP_DB=1.
 set -euo pipefail
@@ -45,10 +48,15 @@ free_port() {
 
 # ---------------------------------------------------------------- cleanup ---
 SERVER_PID=""
+UPSTREAM_PIDS=()
 DB_NAME=""
 cleanup() {
   local rc=$?
   set +e
+  for pid in "${UPSTREAM_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
     log "stopping gateway (pid $SERVER_PID)"
     kill "$SERVER_PID" 2>/dev/null
@@ -89,11 +97,12 @@ log "npm ci (e2e/)"
 # The dev-profile binary: `cargo test` (run before this in CI) has already built it.
 BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/bff-gateway"
 case "$BIN" in /*) ;; *) BIN="$REPO_ROOT/$BIN" ;; esac
-if [ "${E2E_SKIP_BUILD:-}" = "1" ] && [ -x "$BIN" ]; then
-  log "reusing $BIN (E2E_SKIP_BUILD=1)"
+UPSTREAM_BIN="$(dirname "$BIN")/examples/upstream"
+if [ "${E2E_SKIP_BUILD:-}" = "1" ] && [ -x "$BIN" ] && [ -x "$UPSTREAM_BIN" ]; then
+  log "reusing $BIN and $UPSTREAM_BIN (E2E_SKIP_BUILD=1)"
 else
-  log "cargo build"
-  (cd "$REPO_ROOT" && cargo build)
+  log "cargo build (the gateway and the example upstream)"
+  (cd "$REPO_ROOT" && cargo build && cargo build --example upstream)
 fi
 
 mkdir -p "$ARTIFACTS_DIR"
@@ -110,6 +119,8 @@ PORT="$(free_port)"
 ALLOWED_PORT="$(free_port)"
 while [ "$ALLOWED_PORT" = "$PORT" ]; do ALLOWED_PORT="$(free_port)"; done
 BASE_URL="http://127.0.0.1:$PORT"
+ORDERS_PORT="$(free_port)"
+REPORTS_PORT="$(free_port)"
 
 GATEWAY_ENV=(
   APP_ENV=test
@@ -126,6 +137,7 @@ GATEWAY_ENV=(
   # Scenario 4b holds a row lock: the revocation gives up after this.
   DATABASE_STATEMENT_TIMEOUT=1s
   STATIC_DIR="$REPO_ROOT/static"
+  UPSTREAMS="orders=http://127.0.0.1:$ORDERS_PORT;reports=http://127.0.0.1:$REPORTS_PORT|role=admin"
   RUST_LOG="${RUST_LOG:-info}"
 )
 
@@ -155,6 +167,24 @@ grep -q "listening on http://127.0.0.1:$PORT" "$ARTIFACTS_DIR/gateway.log" \
   || log "warning: no 'listening on http://127.0.0.1:$PORT' line in the gateway log"
 log "gateway is up"
 
+# ----------------------------------------------------------------- upstreams ---
+start_upstream() { # name port
+  local logfile="$ARTIFACTS_DIR/upstream-$1.log"
+  env UPSTREAM_ADDR="127.0.0.1:$2" UPSTREAM_AUDIENCE="$1" GATEWAY_URL="$BASE_URL" \
+    "$UPSTREAM_BIN" >"$logfile" 2>&1 &
+  UPSTREAM_PIDS+=("$!")
+  for _ in $(seq 1 100); do
+    grep -q "listening on http://127.0.0.1:$2" "$logfile" && return 0
+    sleep 0.1
+  done
+  log "example upstream $1 did not start; log:"
+  cat "$logfile" >&2
+  exit 1
+}
+start_upstream orders "$ORDERS_PORT"
+start_upstream reports "$REPORTS_PORT"
+log "example upstreams are up: orders on $ORDERS_PORT, reports (admins) on $REPORTS_PORT"
+
 log "creating $ADMIN_EMAIL with the CLI"
 (cd "$REPO_ROOT" && env "${GATEWAY_ENV[@]}" BFF_USER_PASSWORD="$ADMIN_PASSWORD" \
   "$BIN" create-user --email "$ADMIN_EMAIL" --role admin) >>"$ARTIFACTS_DIR/create-user.log" 2>&1 \
@@ -173,6 +203,8 @@ set +e
     E2E_REFRESH_TTL_SECONDS="$REFRESH_TTL_SECONDS" \
     E2E_ALLOWED_ORIGIN_PORT="$ALLOWED_PORT" \
     E2E_ARTIFACTS_DIR="$ARTIFACTS_DIR" \
+    E2E_UPSTREAM_LOG_ORDERS="$ARTIFACTS_DIR/upstream-orders.log" \
+    E2E_UPSTREAM_LOG_REPORTS="$ARTIFACTS_DIR/upstream-reports.log" \
     CHROMIUM_PATH="$CHROMIUM" \
     node --test --test-reporter=spec gateway.test.mjs
 )

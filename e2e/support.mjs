@@ -38,7 +38,19 @@ export const config = {
   allowedOriginPort: process.env.E2E_ALLOWED_ORIGIN_PORT ? Number(process.env.E2E_ALLOWED_ORIGIN_PORT) : null,
   artifactsDir: resolve(process.env.E2E_ARTIFACTS_DIR || join(here, '..', 'artifacts', 'e2e')),
   chromiumPath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+  // What each example upstream (examples/upstream.rs) printed: one line per request it answered.
+  upstreamLogs: {
+    orders: required('E2E_UPSTREAM_LOG_ORDERS'),
+    reports: required('E2E_UPSTREAM_LOG_REPORTS'),
+  },
 };
+
+/** The requests an example upstream has logged so far (`request: METHOD PATH ...` lines). */
+export function upstreamRequests(name) {
+  return readFileSync(config.upstreamLogs[name], 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('request: '));
+}
 
 /** Exactly the flags the suite promises to launch Chromium with. */
 export const CHROMIUM_FLAGS = Object.freeze([

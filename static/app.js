@@ -143,6 +143,8 @@ const els = {
   personSubmit: $('person-submit'),
   personCancel: $('person-cancel'),
   rowTemplate: $('person-row-template'),
+  relayButtons: document.querySelectorAll('[data-upstream]'),
+  relayResult: $('relay-result'),
 };
 
 const state = {
@@ -217,6 +219,7 @@ function showAuthView() {
   els.whoami.hidden = true;
   els.authView.hidden = false;
   els.peopleBody.replaceChildren();
+  els.relayResult.hidden = true;
   resetPersonForm();
 }
 
@@ -380,6 +383,28 @@ async function deletePerson(person) {
   });
 }
 
+/** Calls one of the team's APIs through the gateway's relay
+ *  (`/api/upstream/{name}/…`): the same cookies, the same silent refresh. */
+async function callUpstream(name) {
+  await withBusy(async () => {
+    els.relayResult.hidden = true;
+    let answer;
+    try {
+      answer = await api(`/api/upstream/${encodeURIComponent(name)}/whoami`);
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'insufficient_role') {
+        throw new ApiError(403, { code: err.code, message: `You may not call ${name}: it is for admins only.` });
+      }
+      throw err;
+    }
+    const caller = (answer && answer.caller) || {};
+    els.relayResult.textContent = `${answer.upstream} answered ${answer.method} ${answer.path} for ${caller.email} (${caller.role}).`;
+    els.relayResult.dataset.upstream = name;
+    els.relayResult.hidden = false;
+    setStatus(`${name} answered.`, 'success');
+  });
+}
+
 async function changePage(delta) {
   await withBusy(async () => {
     state.page = Math.max(1, state.page + delta);
@@ -410,6 +435,9 @@ els.reload.addEventListener('click', () => withBusy(reloadAll));
 els.prev.addEventListener('click', () => changePage(-1));
 els.next.addEventListener('click', () => changePage(1));
 els.personForm.addEventListener('submit', savePerson);
+for (const button of els.relayButtons) {
+  button.addEventListener('click', () => callUpstream(button.dataset.upstream));
+}
 els.personCancel.addEventListener('click', () => {
   resetPersonForm();
   setStatus('');
