@@ -23,8 +23,15 @@
 //! table with each gateway row as a percentage of its baseline, the RSS
 //! after 256 connections, and whether each target is met.
 //!
+//! The relay group compares the example upstream (examples/upstream.rs,
+//! built in release by this benchmark) called directly with a relay token
+//! against the same upstream through `/api/upstream/orders/…` with the
+//! session cookie; it reports the relayed share of the direct rps and the
+//! p50 the relay adds.
+//!
 //! Knobs: THROUGHPUT_SECONDS (3 per round), THROUGHPUT_ROUNDS (3),
-//! THROUGHPUT_CONNECTIONS (64),
+//! THROUGHPUT_CONNECTIONS (64), THROUGHPUT_GROUPS (all of
+//! `health,me,people,relay`),
 //! TEST_DATABASE_SERVER (postgres://postgres@127.0.0.1:5432).
 //! Only 127.0.0.1 is contacted; every run is bounded in time.
 
@@ -40,9 +47,11 @@ use std::{
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use bff_gateway::{
-    config::Settings,
+    accounts::Role,
+    config::{RelaySigningKey, Settings},
     db::{self, DbPool},
-    session::{access::JwtKeys, store},
+    relay::token::RelayKeys,
+    session::{SessionUser, access::JwtKeys, store},
 };
 use serde_json::{Value, json};
 use support::{BenchDatabase, env_or, percentile};
@@ -65,12 +74,23 @@ fn main() {
     }
     let load_before = load_average();
     let database = BenchDatabase::create("postgres");
+    let upstream_port = free_port();
+    let relay_key = RelaySigningKey::generate()
+        .expect("relay key")
+        .to_pkcs8_pem()
+        .expect("PEM");
     let vars = vec![
         ("APP_ENV", "test".to_owned()),
         ("DATABASE_URL", database.url()),
         ("ACCESS_TOKEN_SECRET", SECRET.to_owned()),
         ("BCRYPT_COST", "4".to_owned()),
         ("SIGNUP_MAX_PER_IP", "1000000".to_owned()),
+        // The gateway and this benchmark mint with the same key.
+        ("RELAY_SIGNING_KEY", relay_key),
+        (
+            "UPSTREAMS",
+            format!("orders=http://127.0.0.1:{upstream_port}"),
+        ),
     ];
     let settings = Settings::from_vars(|k| {
         vars.iter()
@@ -88,11 +108,31 @@ fn main() {
     let warn = Gateway::start(&vars, "warn");
     let fixtures = runtime.block_on(fixtures(&info.base, connections));
     let baseline = start_baseline(&settings);
-    let cookie = format!("accessToken={}", fixtures.access);
-    let wrk = |url: String, cookie: &str| -> Load<'_> {
-        let cookie = cookie.to_owned();
-        Box::new(move |seconds| Wrk::run(&url, &cookie, connections, seconds))
+    let cookie = format!("Cookie: accessToken={}", fixtures.access);
+    let wrk = |url: String, header: &str| -> Load<'_> {
+        let header = header.to_owned();
+        Box::new(move |seconds| Wrk::run(&url, &header, connections, seconds))
     };
+    let upstream = Upstream::start(upstream_port, &info.base);
+    let relay_keys = RelayKeys::new(&settings.relay_keys).expect("relay keys");
+    let direct_url = format!("{}/whoami", upstream.base);
+    let reader_id = JwtKeys::new(&settings.session)
+        .verify(&fixtures.access)
+        .ok()
+        .and_then(|claims| claims.user_id())
+        .expect("the reader's id");
+    let direct: Load<'_> = Box::new(move |seconds| {
+        // What the gateway would send: a token for this reader and this
+        // upstream, minted afresh for each run (it lives at most 60 s).
+        let reader = SessionUser {
+            id: reader_id,
+            email: READER.to_owned(),
+            role: Role::User,
+        };
+        let token = relay_keys.mint(&reader, "orders").expect("mint");
+        let header = format!("Authorization: Bearer {token}");
+        Wrk::run(&direct_url, &header, connections, seconds)
+    });
     let mut tokens = fixtures.refresh_tokens;
     let refresh_url = info.base.clone();
     let refresh: Load<'_> = Box::new(|seconds| {
@@ -107,8 +147,8 @@ fn main() {
 
     // Each group: its baseline first; members take turns, round by round,
     // so a change in the machine's load hits baseline and gateway alike.
-    let groups: Vec<Vec<Member<'_>>> = vec![
-        vec![
+    let groups: Vec<(&str, Vec<Member<'_>>)> = vec![
+        ("health", vec![
             Member::new("baseline: bare JSON", wrk(format!("{baseline}/bare"), "")),
             Member::new(
                 "gateway `GET /health`",
@@ -118,8 +158,8 @@ fn main() {
                 "gateway `GET /health`, RUST_LOG=warn",
                 wrk(format!("{}/health", warn.base), ""),
             ),
-        ],
-        vec![
+        ]),
+        ("me", vec![
             Member::new(
                 "baseline: JWT verify from a cookie",
                 wrk(format!("{baseline}/jwt"), &cookie),
@@ -133,8 +173,8 @@ fn main() {
                 "gateway `GET /api/auth/me`, RUST_LOG=warn",
                 wrk(format!("{}/api/auth/me", warn.base), &cookie),
             ),
-        ],
-        vec![
+        ]),
+        ("people", vec![
             Member::new(
                 "baseline: JWT + one primary-key SELECT",
                 wrk(format!("{baseline}/jwt-select"), &cookie),
@@ -155,11 +195,30 @@ fn main() {
                 "gateway `POST /api/auth/refresh` (each connection chains its session)",
                 refresh,
             ),
-        ],
+        ]),
+        ("relay", vec![
+            Member::new(
+                "baseline: the example upstream directly, with a relay token",
+                direct,
+            ),
+            Member::new(
+                "gateway `GET /api/upstream/orders/whoami` (relayed, cookie)",
+                wrk(format!("{}/api/upstream/orders/whoami", info.base), &cookie),
+            )
+            .target(0.50),
+        ]),
     ];
+    // THROUGHPUT_GROUPS=relay,me runs only those groups.
+    let only = std::env::var("THROUGHPUT_GROUPS").ok();
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o.split(',').any(|g| g == name));
     let mut rows = Vec::new();
-    for group in groups {
-        rows.extend(run_group(group, rounds, seconds));
+    let mut relay_added_p50 = None;
+    for (name, group) in groups.into_iter().filter(|(name, _)| wanted(name)) {
+        let measured = run_group(group, rounds, seconds);
+        if name == "relay" {
+            relay_added_p50 = Some(measured[1].p50.saturating_sub(measured[0].p50));
+        }
+        rows.extend(measured);
     }
 
     // Memory after many connections.
@@ -182,7 +241,14 @@ fn main() {
         peak as f64 / 1024.0,
         verdict(rss_mb < 40.0)
     );
-    for row in rows.iter().filter(|r| r.target.is_some()) {
+    if let Some(added) = relay_added_p50 {
+        println!(
+            "p50 added by the relay: {:.2} ms; target <= 1 ms: {}",
+            ms(added),
+            verdict(added <= Duration::from_millis(1))
+        );
+    }
+    for row in rows.iter().filter(|r| r.target.is_some() && !r.label.contains("relayed")) {
         println!(
             "p99 of {}: {:.2} ms; target <= 20 ms: {}",
             row.label,
@@ -190,8 +256,16 @@ fn main() {
             verdict(row.p99 <= Duration::from_millis(20))
         );
     }
+    drop(upstream);
     drop(warn);
     drop(info);
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
 }
 
 /// Runs `seconds` of load and reports it.
@@ -319,7 +393,8 @@ impl Row {
 struct Wrk;
 
 impl Wrk {
-    fn run(url: &str, cookie: &str, connections: usize, seconds: u64) -> Measured {
+    /// `header`: one request header line (`Cookie: …`), or empty.
+    fn run(url: &str, header: &str, connections: usize, seconds: u64) -> Measured {
         let invoke = |seconds: u64| {
             let mut command = Command::new("wrk");
             command.args([
@@ -330,8 +405,8 @@ impl Wrk {
                 "5s",
                 "--latency",
             ]);
-            if !cookie.is_empty() {
-                command.args(["-H", &format!("Cookie: {cookie}")]);
+            if !header.is_empty() {
+                command.args(["-H", header]);
             }
             let out = command.arg(url).output().expect("wrk runs");
             assert!(out.status.success(), "wrk failed for {url}");
@@ -384,10 +459,7 @@ struct Gateway {
 
 impl Gateway {
     fn start(vars: &[(&str, String)], log: &str) -> Gateway {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = free_port();
         let dir = std::env::temp_dir();
         let child = Command::new(env!("CARGO_BIN_EXE_bff-gateway"))
             // No .env or config/*.env of the checkout: only these variables.
@@ -405,11 +477,7 @@ impl Gateway {
             base: format!("http://127.0.0.1:{port}"),
             child,
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the gateway did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port(port, "the gateway");
         gateway
     }
 
@@ -435,6 +503,62 @@ impl Drop for Gateway {
         let _ = self.child.wait();
     }
 }
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The example upstream (examples/upstream.rs), release build, in its own
+/// process; it verifies every token through the gateway's JWKS.
+struct Upstream {
+    base: String,
+    child: Child,
+}
+
+impl Upstream {
+    fn start(port: u16, gateway: &str) -> Upstream {
+        // Cargo has released its lock by now; a no-op when already built.
+        let built = Command::new(env!("CARGO"))
+            .args(["build", "--release", "--example", "upstream"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo build --example upstream");
+        assert!(built.success(), "building the example upstream failed");
+        let binary = std::path::Path::new(env!("CARGO_BIN_EXE_bff-gateway"))
+            .with_file_name("examples")
+            .join("upstream");
+        let child = Command::new(binary)
+            .env_clear()
+            .env("UPSTREAM_ADDR", format!("127.0.0.1:{port}"))
+            .env("UPSTREAM_AUDIENCE", "orders")
+            .env("GATEWAY_URL", gateway)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the example upstream");
+        let upstream = Upstream {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        wait_for_port(port, "the example upstream");
+        upstream
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const READER: &str = "reader@example.com";
 
 struct Fixtures {
     access: String,
@@ -476,10 +600,7 @@ async fn login(client: &reqwest::Client, base: &str, email: &str) -> reqwest::Re
 /// refresh connection.
 async fn fixtures(base: &str, connections: usize) -> Fixtures {
     let client = reqwest::Client::new();
-    let access = cookie_value(
-        &login(&client, base, "reader@example.com").await,
-        "accessToken",
-    );
+    let access = cookie_value(&login(&client, base, READER).await, "accessToken");
     let mut person = 0;
     for i in 0..12 {
         let created: Value = client
