@@ -25,6 +25,7 @@ mod headers;
 mod health;
 mod helpers;
 mod input;
+mod jwks;
 mod key_rotation;
 mod login;
 mod logout;
@@ -57,6 +58,7 @@ fn main() -> std::process::ExitCode {
         headers::tests,
         health::tests,
         input::tests,
+        jwks::tests,
         key_rotation::tests,
         login::tests,
         logout::tests,
