@@ -19,6 +19,7 @@ mod cors;
 mod csrf;
 mod db_faults;
 mod edge;
+mod example_upstream;
 mod fleet;
 mod harness;
 mod headers;
@@ -55,6 +56,7 @@ fn main() -> std::process::ExitCode {
         db_faults::tests,
         fleet::tests,
         edge::tests,
+        example_upstream::tests,
         headers::tests,
         health::tests,
         input::tests,
