@@ -1,6 +1,6 @@
 //! Cookie-session backend-for-frontend gateway. Dependencies point one way:
-//! `main → startup → routes → auth → state → {session, accounts, throttle,
-//! origins, client_ip} → db / config / errors`; see README's Architecture.
+//! `main → startup → routes → auth → state → {relay, session, accounts,
+//! throttle, origins, client_ip} → db / config / errors`; see README's Architecture.
 
 pub mod accounts;
 pub mod auth;
@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod origins;
 pub mod random;
+pub mod relay;
 pub mod request_context;
 pub mod routes;
 pub mod session;

@@ -10,6 +10,7 @@ mod environment;
 mod logging;
 mod metrics;
 mod passwords;
+mod relay_keys;
 mod secret;
 mod server;
 mod session;
@@ -27,6 +28,7 @@ pub use environment::Environment;
 pub use logging::{LogFormat, LoggingSettings};
 pub use metrics::MetricsSettings;
 pub use passwords::{DEV_PASSWORD_PEPPER, PasswordSettings};
+pub use relay_keys::{RelayKeySettings, RelayPublicKey, RelaySigningKey};
 pub use secret::Secret;
 pub use server::ServerSettings;
 pub use session::SessionSettings;
@@ -83,6 +85,7 @@ pub struct Settings {
     pub static_files: StaticSettings,
     pub logging: LoggingSettings,
     pub metrics: MetricsSettings,
+    pub relay_keys: RelayKeySettings,
 }
 
 /// Loads `.env` and then `config/<APP_ENV>.env` into the process environment.
@@ -121,12 +124,14 @@ impl Settings {
         let vars = Vars::new(&lookup);
         let environment = Environment::from_vars(&vars)?;
         let server = ServerSettings::from_vars(&vars)?;
+        let session = SessionSettings::from_vars(&vars, environment)?;
         Ok(Settings {
             environment,
             metrics: MetricsSettings::from_vars(&vars, &server)?,
             server,
             database: DatabaseSettings::from_vars(&vars, environment)?,
-            session: SessionSettings::from_vars(&vars, environment)?,
+            relay_keys: RelayKeySettings::from_vars(&vars, environment, &session.issuer)?,
+            session,
             session_cache: SessionCacheSettings::from_vars(&vars)?,
             passwords: PasswordSettings::from_vars(&vars, environment)?,
             cookies: CookieSettings::from_vars(&vars, environment)?,
@@ -184,6 +189,7 @@ mod tests {
             (("SESSION_CACHE_MAX_AGE", "0s"), "SESSION_CACHE_MAX_AGE"),
             (("LOG_FORMAT", "xml"), "LOG_FORMAT"),
             (("METRICS_ADDR", "127.0.0.1:8080"), "METRICS_ADDR"),
+            (("RELAY_TOKEN_TTL", "2m"), "RELAY_TOKEN_TTL"),
         ] {
             let text = err_text(&[DB, pair]);
             assert!(text.contains(var), "{pair:?} gave `{text}`");
