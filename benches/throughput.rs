@@ -148,69 +148,84 @@ fn main() {
     // Each group: its baseline first; members take turns, round by round,
     // so a change in the machine's load hits baseline and gateway alike.
     let groups: Vec<(&str, Vec<Member<'_>>)> = vec![
-        ("health", vec![
-            Member::new("baseline: bare JSON", wrk(format!("{baseline}/bare"), "")),
-            Member::new(
-                "gateway `GET /health`",
-                wrk(format!("{}/health", info.base), ""),
-            ),
-            Member::new(
-                "gateway `GET /health`, RUST_LOG=warn",
-                wrk(format!("{}/health", warn.base), ""),
-            ),
-        ]),
-        ("me", vec![
-            Member::new(
-                "baseline: JWT verify from a cookie",
-                wrk(format!("{baseline}/jwt"), &cookie),
-            ),
-            Member::new(
-                "gateway `GET /api/auth/me`",
-                wrk(format!("{}/api/auth/me", info.base), &cookie),
-            )
-            .target(0.70),
-            Member::new(
-                "gateway `GET /api/auth/me`, RUST_LOG=warn",
-                wrk(format!("{}/api/auth/me", warn.base), &cookie),
-            ),
-        ]),
-        ("people", vec![
-            Member::new(
-                "baseline: JWT + one primary-key SELECT",
-                wrk(format!("{baseline}/jwt-select"), &cookie),
-            ),
-            Member::new(
-                "gateway `GET /api/people/{id}`",
-                wrk(
-                    format!("{}/api/people/{}", info.base, fixtures.person),
-                    &cookie,
+        (
+            "health",
+            vec![
+                Member::new("baseline: bare JSON", wrk(format!("{baseline}/bare"), "")),
+                Member::new(
+                    "gateway `GET /health`",
+                    wrk(format!("{}/health", info.base), ""),
                 ),
-            )
-            .target(0.80),
-            Member::new(
-                "gateway `GET /api/people?limit=10`",
-                wrk(format!("{}/api/people?limit=10", info.base), &cookie),
-            ),
-            Member::new(
-                "gateway `POST /api/auth/refresh` (each connection chains its session)",
-                refresh,
-            ),
-        ]),
-        ("relay", vec![
-            Member::new(
-                "baseline: the example upstream directly, with a relay token",
-                direct,
-            ),
-            Member::new(
-                "gateway `GET /api/upstream/orders/whoami` (relayed, cookie)",
-                wrk(format!("{}/api/upstream/orders/whoami", info.base), &cookie),
-            )
-            .target(0.50),
-        ]),
+                Member::new(
+                    "gateway `GET /health`, RUST_LOG=warn",
+                    wrk(format!("{}/health", warn.base), ""),
+                ),
+            ],
+        ),
+        (
+            "me",
+            vec![
+                Member::new(
+                    "baseline: JWT verify from a cookie",
+                    wrk(format!("{baseline}/jwt"), &cookie),
+                ),
+                Member::new(
+                    "gateway `GET /api/auth/me`",
+                    wrk(format!("{}/api/auth/me", info.base), &cookie),
+                )
+                .target(0.70),
+                Member::new(
+                    "gateway `GET /api/auth/me`, RUST_LOG=warn",
+                    wrk(format!("{}/api/auth/me", warn.base), &cookie),
+                ),
+            ],
+        ),
+        (
+            "people",
+            vec![
+                Member::new(
+                    "baseline: JWT + one primary-key SELECT",
+                    wrk(format!("{baseline}/jwt-select"), &cookie),
+                ),
+                Member::new(
+                    "gateway `GET /api/people/{id}`",
+                    wrk(
+                        format!("{}/api/people/{}", info.base, fixtures.person),
+                        &cookie,
+                    ),
+                )
+                .target(0.80),
+                Member::new(
+                    "gateway `GET /api/people?limit=10`",
+                    wrk(format!("{}/api/people?limit=10", info.base), &cookie),
+                ),
+                Member::new(
+                    "gateway `POST /api/auth/refresh` (each connection chains its session)",
+                    refresh,
+                ),
+            ],
+        ),
+        (
+            "relay",
+            vec![
+                Member::new(
+                    "baseline: the example upstream directly, with a relay token",
+                    direct,
+                ),
+                Member::new(
+                    "gateway `GET /api/upstream/orders/whoami` (relayed, cookie)",
+                    wrk(format!("{}/api/upstream/orders/whoami", info.base), &cookie),
+                )
+                .target(0.50),
+            ],
+        ),
     ];
     // THROUGHPUT_GROUPS=relay,me runs only those groups.
     let only = std::env::var("THROUGHPUT_GROUPS").ok();
-    let wanted = |name: &str| only.as_deref().is_none_or(|o| o.split(',').any(|g| g == name));
+    let wanted = |name: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|g| g == name))
+    };
     let mut rows = Vec::new();
     let mut relay_added_p50 = None;
     for (name, group) in groups.into_iter().filter(|(name, _)| wanted(name)) {
@@ -248,7 +263,10 @@ fn main() {
             verdict(added <= Duration::from_millis(1))
         );
     }
-    for row in rows.iter().filter(|r| r.target.is_some() && !r.label.contains("relayed")) {
+    for row in rows
+        .iter()
+        .filter(|r| r.target.is_some() && !r.label.contains("relayed"))
+    {
         println!(
             "p99 of {}: {:.2} ms; target <= 20 ms: {}",
             row.label,

@@ -5,6 +5,9 @@
 //! (EdDSA only; issuer, audience and expiry checked). Every path and method
 //! answers 200 JSON saying who called, or 401 JSON.
 //!
+//! It prints `listening on http://ADDR` when ready and one line per
+//! answered request (`request: GET /whoami sub=3 role=user -> 200`).
+//!
 //! Environment:
 //! - `UPSTREAM_ADDR` (default `127.0.0.1:7001`; port 0 picks one)
 //! - `UPSTREAM_AUDIENCE` (default `orders`): the `aud` it accepts
@@ -238,13 +241,24 @@ struct State {
 
 async fn answer(request: HttpRequest, state: web::Data<State>) -> HttpResponse {
     match state.verifier.verify(&request).await {
-        Ok(caller) => HttpResponse::Ok().json(json!({
+        Ok(caller) => {
+            // One line per answered request (the e2e suite reads them): who
+            // called, never the token, never the query string.
+            eprintln!(
+                "request: {} {} sub={} role={} -> 200",
+                request.method(),
+                request.path(),
+                caller.sub,
+                caller.role
+            );
+            HttpResponse::Ok().json(json!({
             "upstream": state.audience,
             "caller": { "sub": caller.sub, "email": caller.email, "role": caller.role },
             "method": request.method().as_str(),
             "path": request.path(),
             "query": request.query_string(),
-        })),
+            }))
+        }
         Err(reason) => {
             eprintln!(
                 "upstream: 401 {} {}: {reason}",
