@@ -16,6 +16,7 @@ mod session;
 mod session_cache;
 mod static_files;
 mod throttle;
+mod upstreams;
 mod vars;
 
 pub use cookies::CookieSettings;
@@ -33,6 +34,7 @@ pub use session::SessionSettings;
 pub use session_cache::SessionCacheSettings;
 pub use static_files::StaticSettings;
 pub use throttle::{RateLimit, ThrottleSettings};
+pub use upstreams::{Upstream, Upstreams};
 pub use vars::parse_duration;
 
 use vars::Vars;
@@ -83,6 +85,8 @@ pub struct Settings {
     pub static_files: StaticSettings,
     pub logging: LoggingSettings,
     pub metrics: MetricsSettings,
+    /// The APIs relayed to under `/api/upstream/` (src/relay/).
+    pub upstreams: Upstreams,
 }
 
 /// Loads `.env` and then `config/<APP_ENV>.env` into the process environment.
@@ -134,6 +138,7 @@ impl Settings {
             throttle: ThrottleSettings::from_vars(&vars)?,
             static_files: StaticSettings::from_vars(&vars),
             logging: LoggingSettings::from_vars(&vars)?,
+            upstreams: Upstreams::from_vars(&vars)?,
         })
     }
 }
@@ -184,6 +189,8 @@ mod tests {
             (("SESSION_CACHE_MAX_AGE", "0s"), "SESSION_CACHE_MAX_AGE"),
             (("LOG_FORMAT", "xml"), "LOG_FORMAT"),
             (("METRICS_ADDR", "127.0.0.1:8080"), "METRICS_ADDR"),
+            (("UPSTREAMS", "a=ftp://h"), "UPSTREAMS"),
+            (("RELAY_TIMEOUT", "0s"), "RELAY_TIMEOUT"),
         ] {
             let text = err_text(&[DB, pair]);
             assert!(text.contains(var), "{pair:?} gave `{text}`");
