@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod origins;
 pub mod random;
+pub mod relay;
 pub mod request_context;
 pub mod routes;
 pub mod session;
