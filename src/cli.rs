@@ -11,7 +11,7 @@ use diesel::{QueryResult, result::Error::NotFound};
 use crate::{
     accounts::{PasswordError, PasswordHasher, Role},
     blocking,
-    config::Settings,
+    config::{RelaySigningKey, Settings},
     db::{
         self, DbConnection, DbPool, DbSetupError,
         models::{NewUser, User},
@@ -31,6 +31,7 @@ usage:
   bff-gateway revoke --email EMAIL          end the session; access tokens stop at once
   bff-gateway delete-user --email EMAIL     delete the account (and so its session)
   bff-gateway list-users [--role user|admin]
+  bff-gateway generate-relay-key            print a new relay signing key (PKCS#8 PEM)
   bff-gateway help";
 
 pub const PASSWORD_VAR: &str = "BFF_USER_PASSWORD";
@@ -39,11 +40,25 @@ pub const PASSWORD_VAR: &str = "BFF_USER_PASSWORD";
 pub enum Command {
     Serve,
     Help,
-    CreateUser { email: String, role: Role },
-    SetRole { email: String, role: Role },
-    Revoke { email: String },
-    DeleteUser { email: String },
-    ListUsers { role: Option<Role> },
+    CreateUser {
+        email: String,
+        role: Role,
+    },
+    SetRole {
+        email: String,
+        role: Role,
+    },
+    Revoke {
+        email: String,
+    },
+    DeleteUser {
+        email: String,
+    },
+    ListUsers {
+        role: Option<Role>,
+    },
+    /// Needs no settings and no database: runs before either is read.
+    GenerateRelayKey,
 }
 
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
@@ -92,6 +107,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             email: email.ok_or("delete-user needs --email")?,
         }),
         Some("list-users") if email.is_none() => Ok(Command::ListUsers { role }),
+        Some("generate-relay-key") if email.is_none() && role.is_none() => {
+            Ok(Command::GenerateRelayKey)
+        }
+        Some("generate-relay-key") => Err("generate-relay-key takes no arguments".into()),
         Some(command @ ("revoke" | "delete-user")) => Err(format!("{command} takes no --role")),
         Some("list-users") => Err("list-users takes no --email".into()),
         Some(other) => Err(format!("unknown command `{other}`")),
@@ -120,6 +139,10 @@ pub enum CliError {
     Stdin(#[source] std::io::Error),
     #[error("the command was cancelled")]
     Blocking(#[from] BlockingError),
+    #[error("cannot generate a random relay signing key")]
+    Random(#[source] getrandom::Error),
+    #[error("cannot encode the relay signing key")]
+    KeyEncoding(#[source] ed25519_dalek::pkcs8::Error),
 }
 
 impl From<diesel::result::Error> for CliError {
@@ -222,10 +245,18 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
                 .trim_end()
                 .to_owned()
         }
-        Command::Serve | Command::Help => return Ok(()),
+        Command::Serve | Command::Help | Command::GenerateRelayKey => return Ok(()),
     };
     println!("{line}");
     Ok(())
+}
+
+/// A fresh relay signing key as PKCS#8 PEM, for `RELAY_SIGNING_KEY_FILE`.
+pub fn generate_relay_key() -> Result<String, CliError> {
+    RelaySigningKey::generate()
+        .map_err(CliError::Random)?
+        .to_pkcs8_pem()
+        .map_err(CliError::KeyEncoding)
 }
 
 fn utc(at: NaiveDateTime) -> String {
@@ -316,7 +347,13 @@ mod tests {
                 role: Some(Role::Admin)
             })
         );
+        assert_eq!(
+            parse_str("generate-relay-key"),
+            Ok(Command::GenerateRelayKey)
+        );
         for bad in [
+            "generate-relay-key --email a@b.io",
+            "generate-relay-key --role admin",
             "revoke",
             "delete-user",
             "revoke --email a@b.io --role admin",

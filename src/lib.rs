@@ -1,6 +1,6 @@
 //! Cookie-session backend-for-frontend gateway. Dependencies point one way:
-//! `main → startup → routes → auth → state → {session, accounts, throttle,
-//! origins, client_ip} → db / config / errors`; see README's Architecture.
+//! `main → startup → routes → auth → state → {relay, session, accounts,
+//! throttle, origins, client_ip} → db / config / errors`; see README's Architecture.
 
 pub mod accounts;
 pub mod auth;

@@ -38,6 +38,16 @@ async fn run() -> ExitCode {
         println!("{}", cli::USAGE);
         return ExitCode::SUCCESS;
     }
+    // Before the settings: an operator makes a key where no gateway is configured.
+    if let Command::GenerateRelayKey = command {
+        return match cli::generate_relay_key() {
+            Ok(pem) => {
+                print!("{pem}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => failure(&e),
+        };
+    }
     let settings = match environment.and_then(|_| Settings::from_env()) {
         Ok(settings) => settings,
         Err(e) => return failure(&e),

@@ -21,6 +21,7 @@ use crate::{
     middleware::{cors, json_error_body, request_context, response_headers},
     origins::TrustedOrigins,
     relay::client::{self as relay_client, RelayClients},
+    relay::token::{RelayKeyError, RelayKeys},
     routes,
     session::{
         SessionSetupError, Sessions,
@@ -37,6 +38,8 @@ pub enum StartupError {
     Database(#[from] DbSetupError),
     #[error(transparent)]
     DevSecret(#[from] DevSecretError),
+    #[error("cannot prepare the relay signing key")]
+    RelayKeys(#[from] RelayKeyError),
     #[error("cannot prepare password hashing")]
     Passwords(#[from] PasswordError),
     #[error("cannot prepare sessions")]
@@ -84,6 +87,16 @@ impl Application {
             settings.session.access_token_secret = dev_secret::load_or_create(&file)?;
             log::warn!(
                 "ACCESS_TOKEN_SECRET is not set: using the development secret in {} (development only; production refuses to start without ACCESS_TOKEN_SECRET)",
+                file.display()
+            );
+        }
+        if settings.environment == Environment::Development
+            && settings.relay_keys.signing_key_generated
+        {
+            let file = settings.database.development_relay_key_file();
+            settings.relay_keys.signing_key = Some(dev_secret::load_or_create_relay_key(&file)?);
+            log::warn!(
+                "RELAY_SIGNING_KEY_FILE is not set: using the development relay signing key in {} (development only; production relays nothing without RELAY_SIGNING_KEY_FILE)",
                 file.display()
             );
         }
@@ -188,6 +201,7 @@ pub async fn build_state(
         db: pool,
         origins: TrustedOrigins::new(&settings.cors.allowed_origins),
         proxies: settings.server.trusted_proxies.clone(),
+        relay_keys: RelayKeys::new(&settings.relay_keys)?,
     });
     Ok((state, listener))
 }

@@ -4,7 +4,7 @@
 
 use crate::{
     accounts::Accounts, client_ip::TrustedProxies, db::DbPool, origins::TrustedOrigins,
-    session::Sessions, throttle::Throttle,
+    relay::token::RelayKeys, session::Sessions, throttle::Throttle,
 };
 
 pub struct AppState {
@@ -17,4 +17,6 @@ pub struct AppState {
     pub origins: TrustedOrigins,
     /// Peers whose `X-Forwarded-For` is believed.
     pub proxies: TrustedProxies,
+    /// Signs relay tokens and publishes their JWKS.
+    pub relay_keys: RelayKeys,
 }

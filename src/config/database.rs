@@ -192,6 +192,15 @@ impl DatabaseSettings {
     /// Beside the SQLite file, or in the default data directory for
     /// PostgreSQL, so development sessions survive restarts.
     pub fn development_secret_file(&self) -> PathBuf {
+        self.development_file("access-token-secret.dev")
+    }
+
+    /// The development relay signing key, beside the access secret.
+    pub fn development_relay_key_file(&self) -> PathBuf {
+        self.development_file("relay-signing-key.dev.pem")
+    }
+
+    fn development_file(&self, name: &str) -> PathBuf {
         let database_file = match &self.target {
             DatabaseTarget::Sqlite(path) => path.as_path(),
             DatabaseTarget::Postgres(_) => Path::new(DEFAULT_SQLITE_PATH),
@@ -200,7 +209,7 @@ impl DatabaseSettings {
             .parent()
             .filter(|dir| !dir.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
-            .join("access-token-secret.dev")
+            .join(name)
     }
 }
 
@@ -324,6 +333,10 @@ mod tests {
         assert_eq!(
             s.development_secret_file(),
             PathBuf::from("var/access-token-secret.dev")
+        );
+        assert_eq!(
+            s.development_relay_key_file(),
+            PathBuf::from("var/relay-signing-key.dev.pem")
         );
         let s = load(&[("DATABASE_URL", "bff.db")], Environment::Development).expect("valid");
         assert_eq!(

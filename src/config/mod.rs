@@ -10,6 +10,7 @@ mod environment;
 mod logging;
 mod metrics;
 mod passwords;
+mod relay_keys;
 mod secret;
 mod server;
 mod session;
@@ -28,6 +29,7 @@ pub use environment::Environment;
 pub use logging::{LogFormat, LoggingSettings};
 pub use metrics::MetricsSettings;
 pub use passwords::{DEV_PASSWORD_PEPPER, PasswordSettings};
+pub use relay_keys::{RelayKeySettings, RelayPublicKey, RelaySigningKey};
 pub use secret::Secret;
 pub use server::ServerSettings;
 pub use session::SessionSettings;
@@ -87,6 +89,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     /// The APIs relayed to under `/api/upstream/` (src/relay/).
     pub upstreams: Upstreams,
+    pub relay_keys: RelayKeySettings,
 }
 
 /// Loads `.env` and then `config/<APP_ENV>.env` into the process environment.
@@ -125,12 +128,24 @@ impl Settings {
         let vars = Vars::new(&lookup);
         let environment = Environment::from_vars(&vars)?;
         let server = ServerSettings::from_vars(&vars)?;
+        let session = SessionSettings::from_vars(&vars, environment)?;
+        let relay_keys = RelayKeySettings::from_vars(&vars, environment, &session.issuer)?;
+        let upstreams = Upstreams::from_vars(&vars)?;
+        // Production has no default relay key; without one nothing may be
+        // relayed, so upstreams need it.
+        if !upstreams.is_empty() && relay_keys.signing_key.is_none() {
+            return Err(ConfigError::Missing {
+                var: relay_keys::SIGNING_KEY_FILE,
+                hint: " (or RELAY_SIGNING_KEY) when UPSTREAMS is set",
+            });
+        }
         Ok(Settings {
             environment,
             metrics: MetricsSettings::from_vars(&vars, &server)?,
             server,
             database: DatabaseSettings::from_vars(&vars, environment)?,
-            session: SessionSettings::from_vars(&vars, environment)?,
+            relay_keys,
+            session,
             session_cache: SessionCacheSettings::from_vars(&vars)?,
             passwords: PasswordSettings::from_vars(&vars, environment)?,
             cookies: CookieSettings::from_vars(&vars, environment)?,
@@ -138,7 +153,7 @@ impl Settings {
             throttle: ThrottleSettings::from_vars(&vars)?,
             static_files: StaticSettings::from_vars(&vars),
             logging: LoggingSettings::from_vars(&vars)?,
-            upstreams: Upstreams::from_vars(&vars)?,
+            upstreams,
         })
     }
 }
@@ -191,6 +206,7 @@ mod tests {
             (("METRICS_ADDR", "127.0.0.1:8080"), "METRICS_ADDR"),
             (("UPSTREAMS", "a=ftp://h"), "UPSTREAMS"),
             (("RELAY_TIMEOUT", "0s"), "RELAY_TIMEOUT"),
+            (("RELAY_TOKEN_TTL", "2m"), "RELAY_TOKEN_TTL"),
         ] {
             let text = err_text(&[DB, pair]);
             assert!(text.contains(var), "{pair:?} gave `{text}`");
@@ -209,6 +225,26 @@ mod tests {
             ("PASSWORD_PEPPER", "a-production-pepper-of-32-bytes-or-more"),
         ]);
         assert!(text.contains("DATABASE_URL"), "{text}");
+    }
+
+    #[test]
+    fn production_upstreams_need_a_relay_signing_key() {
+        let production = [
+            DB,
+            SECRET,
+            ("APP_ENV", "production"),
+            ("PASSWORD_PEPPER", "a-production-pepper-of-32-bytes-or-more"),
+        ];
+        assert!(settings(&production).is_ok(), "no upstreams, no key: fine");
+        let mut with_upstreams = production.to_vec();
+        with_upstreams.push(("UPSTREAMS", "orders=http://127.0.0.1:7001"));
+        let text = err_text(&with_upstreams);
+        assert!(
+            text.contains("RELAY_SIGNING_KEY_FILE") && text.contains("UPSTREAMS"),
+            "{text}"
+        );
+        // Development and test generate a key.
+        assert!(settings(&[("UPSTREAMS", "orders=http://127.0.0.1:7001")]).is_ok());
     }
 
     #[test]

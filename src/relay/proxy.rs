@@ -130,6 +130,10 @@ async fn relay_to(
         format!("{}{outbound}", upstream.origin),
     );
     *request.headers_mut() = headers::request_headers(req.headers(), &forwarding);
+    // The caller, as the upstream may trust it: signed for this upstream's
+    // audience only, for seconds. Never logged.
+    let token = state.relay_keys.mint(user, &upstream.audience)?;
+    request = request.insert_header((header::AUTHORIZATION, format!("Bearer {token}")));
 
     let deadline = Instant::now() + upstream.timeout;
     let watch = BodyWatch::default();

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod health;
+pub mod jwks;
 pub mod openapi;
 pub mod people;
 mod responses;
@@ -34,6 +35,10 @@ fn root_resources() -> Vec<Entry> {
     vec![
         ("/health", vec![(M::GET, web::to(health::health))]),
         ("/ready", vec![(M::GET, web::to(health::ready))]),
+        (
+            "/.well-known/jwks.json",
+            vec![(M::GET, web::to(jwks::jwks))],
+        ),
     ]
 }
 

@@ -12,7 +12,7 @@ use utoipa::{
     openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{auth, health, people};
+use super::{auth, health, jwks, people};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,6 +20,7 @@ use super::{auth, health, people};
     paths(
         health::health,
         health::ready,
+        jwks::jwks,
         auth::signup,
         auth::login,
         auth::refresh,

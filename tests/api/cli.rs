@@ -267,10 +267,57 @@ async fn the_cli_lists_users_by_role_without_their_hashes() {
     assert!(!all.contains("$2"), "{all}");
 }
 
+/// `generate-relay-key` in an empty directory with production's
+/// environment and none of its secrets: it reads no settings, prints only
+/// the PEM, and the key it prints is one the gateway then publishes.
+async fn the_cli_generates_a_relay_key_on_stdout_that_the_gateway_accepts() {
+    use bff_gateway::{config::RelaySigningKey, relay::token::thumbprint};
+
+    let dir = crate::startup::ScratchDir::new();
+    let generate = || {
+        let out = crate::binary::gateway(dir.path())
+            .arg("generate-relay-key")
+            .env("APP_ENV", "production")
+            .stdout(Stdio::piped())
+            .output()
+            .expect("run the CLI");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let pem = generate();
+    assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{pem}");
+    assert!(pem.ends_with("-----END PRIVATE KEY-----\n"), "{pem}");
+    assert_eq!(pem.lines().count(), 3, "nothing but the key: {pem}");
+    let key = RelaySigningKey::from_pem(&pem).expect("a PKCS#8 Ed25519 key");
+    assert_ne!(generate(), pem, "a new key each time");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("dir").count(),
+        0,
+        "writes no file"
+    );
+
+    let file = dir.path().join("relay.pem");
+    std::fs::write(&file, &pem).expect("write");
+    let file = file.display().to_string();
+    let app = crate::helpers::spawn_app_with(&[("RELAY_SIGNING_KEY_FILE", &file)]).await;
+    let jwks: Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(jwks["keys"][0]["kid"], thumbprint(key.public_key()));
+}
+
 crate::tests![
     the_cli_creates_an_admin_and_changes_roles,
     the_cli_refuses_passwords_in_argv_and_weak_passwords,
     the_cli_revokes_a_session_and_its_access_tokens_stop_at_once,
     the_cli_deletes_a_user_who_is_signed_out_at_once,
-    the_cli_lists_users_by_role_without_their_hashes,
+    the_cli_lists_users_by_role_without_their_hashes;
+    sqlite_only: the_cli_generates_a_relay_key_on_stdout_that_the_gateway_accepts,
 ];

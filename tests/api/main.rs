@@ -19,12 +19,14 @@ mod cors;
 mod csrf;
 mod db_faults;
 mod edge;
+mod example_upstream;
 mod fleet;
 mod harness;
 mod headers;
 mod health;
 mod helpers;
 mod input;
+mod jwks;
 mod key_rotation;
 mod login;
 mod logout;
@@ -54,9 +56,11 @@ fn main() -> std::process::ExitCode {
         db_faults::tests,
         fleet::tests,
         edge::tests,
+        example_upstream::tests,
         headers::tests,
         health::tests,
         input::tests,
+        jwks::tests,
         key_rotation::tests,
         login::tests,
         logout::tests,

@@ -14,16 +14,16 @@ use crate::{
 };
 
 /// A scratch working directory: no `.env`, no `config/`, no `data/`.
-struct ScratchDir(PathBuf);
+pub(crate) struct ScratchDir(PathBuf);
 
 impl ScratchDir {
-    fn new() -> ScratchDir {
+    pub(crate) fn new() -> ScratchDir {
         let dir = std::env::temp_dir().join(format!("bff_fresh_{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("scratch dir");
         ScratchDir(dir)
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
