@@ -136,6 +136,17 @@ async fn record(req: HttpRequest, mut payload: web::Payload, log: web::Data<Log>
             actix_web::rt::time::sleep(Duration::from_secs(5)).await;
             HttpResponse::Ok().body("late")
         }
+        "/stall" => {
+            // The head and a first chunk at once, the rest much later.
+            let first = futures::stream::once(async {
+                Ok::<_, actix_web::Error>(web::Bytes::from_static(b"first"))
+            });
+            let late = futures::stream::once(async {
+                actix_web::rt::time::sleep(Duration::from_secs(5)).await;
+                Ok::<_, actix_web::Error>(web::Bytes::from_static(b"late"))
+            });
+            HttpResponse::Ok().streaming(first.chain(late))
+        }
         "/download" => {
             let chunks = (0..DOWNLOAD / 50_000).map(|n| {
                 let chunk: Vec<u8> = (0..50_000)
@@ -617,6 +628,102 @@ async fn a_slow_upstream_gets_504_within_its_timeout() {
     assert_eq!(r.upstream.last().target, "/base/slow");
 }
 
+async fn a_response_body_still_streaming_at_the_total_timeout_is_cut_off() {
+    let r = relay().await;
+    let started = Instant::now();
+    let response = r.get("/api/upstream/slow/stall").await;
+    // The head came in time, so the status is the upstream's...
+    assert_eq!(response.status(), 200);
+    // ...and the body ends early, at the deadline, not when the upstream
+    // would have finished.
+    let body = response.bytes().await;
+    let elapsed = started.elapsed();
+    assert!(
+        body.as_ref().map_or(true, |b| b.as_ref() != b"firstlate"),
+        "{body:?}"
+    );
+    assert!(
+        elapsed >= Duration::from_secs(1) && elapsed < Duration::from_millis(2500),
+        "timeout=1s, body ended after {elapsed:?}"
+    );
+}
+
+/// `relay_requests_total` and `relay_duration_seconds` as the process-wide
+/// recorder has them now, for the upstream `name`.
+fn relay_metrics(
+    handle: &metrics_exporter_prometheus::PrometheusHandle,
+    name: &str,
+) -> (HashMap<String, f64>, f64) {
+    let text = handle.render();
+    let mut counts = HashMap::new();
+    let mut observations = 0.0;
+    for line in text.lines() {
+        let value = || {
+            line.rsplit(' ')
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        if line.starts_with("relay_requests_total{")
+            && line.contains(&format!("upstream=\"{name}\""))
+        {
+            let status = line
+                .split("status=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .unwrap_or_default();
+            counts.insert(status.to_owned(), value());
+        }
+        if line.starts_with("relay_duration_seconds_count{")
+            && line.contains(&format!("upstream=\"{name}\""))
+        {
+            observations = value();
+        }
+    }
+    (counts, observations)
+}
+
+async fn relayed_requests_are_counted_by_configured_upstream_and_status() {
+    let handle = bff_gateway::metrics::install().expect("recorder");
+    let upstream = Upstream::start().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port();
+    // Names of this test and backend only: the recorder is shared by the
+    // process, and the two backends' runs may overlap.
+    let name = format!("metered-{}", crate::helpers::backend().as_str());
+    let list = format!(
+        "{name}=http://127.0.0.1:{port}/base;{name}-down=http://127.0.0.1:{closed};{name}-admin=http://127.0.0.1:{port}/base|role=admin",
+        port = upstream.port
+    );
+    let app = spawn_app_with(&[("UPSTREAMS", &list)]).await;
+    app.logged_in_user(USER).await;
+    for (method, path) in [
+        (Method::GET, format!("/api/upstream/{name}/a")),
+        (Method::POST, format!("/api/upstream/{name}/created")),
+        (Method::GET, format!("/api/upstream/{name}/a%5cb")),
+        (Method::GET, format!("/api/upstream/{name}-down/a")),
+        (Method::GET, format!("/api/upstream/{name}-admin/a")),
+        (Method::GET, "/api/upstream/unmetered/a".to_owned()),
+    ] {
+        app.send(app.client.request(method, app.url(&path)), &path)
+            .await;
+    }
+    let (metered, observations) = relay_metrics(&handle, &name);
+    assert_eq!(metered.get("200"), Some(&1.0), "{metered:?}");
+    assert_eq!(metered.get("201"), Some(&1.0), "{metered:?}");
+    assert_eq!(metered.get("400"), Some(&1.0), "{metered:?}");
+    assert_eq!(observations, 3.0);
+    let down = relay_metrics(&handle, &format!("{name}-down")).0;
+    assert_eq!(down.get("502"), Some(&1.0), "{down:?}");
+    let admin = relay_metrics(&handle, &format!("{name}-admin")).0;
+    assert_eq!(admin.get("403"), Some(&1.0), "{admin:?}");
+    // Unknown names are no label value.
+    assert!(!handle.render().contains("unmetered"));
+}
+
 async fn set_cookie_and_security_header_overrides_from_the_upstream_never_reach_the_client() {
     let r = relay().await;
     let before = r.app.jar_value("accessToken").expect("logged in");
@@ -764,6 +871,8 @@ crate::tests![
     a_declared_body_over_the_limit_gets_413_before_the_upstream_is_contacted,
     a_chunked_body_growing_over_the_limit_gets_413_and_the_upstream_never_gets_it_all,
     an_upstream_that_is_down_gets_502_upstream_unavailable,
+    a_response_body_still_streaming_at_the_total_timeout_is_cut_off,
+    relayed_requests_are_counted_by_configured_upstream_and_status,
     a_slow_upstream_gets_504_within_its_timeout,
     set_cookie_and_security_header_overrides_from_the_upstream_never_reach_the_client,
     cross_origin_writes_get_403_csrf_rejected_and_the_upstream_sees_nothing,
