@@ -96,7 +96,7 @@ impl Application {
             let file = settings.database.development_relay_key_file();
             settings.relay_keys.signing_key = Some(dev_secret::load_or_create_relay_key(&file)?);
             log::warn!(
-                "RELAY_SIGNING_KEY_FILE is not set: using the development relay signing key in {} (development only; production relays nothing without RELAY_SIGNING_KEY_FILE)",
+                "RELAY_SIGNING_KEY_FILE is not set: using the development relay signing key in {} (development only; production refuses UPSTREAMS without RELAY_SIGNING_KEY_FILE)",
                 file.display()
             );
         }
