@@ -46,8 +46,8 @@ type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>;
     method(get, head, post, put, patch, delete),
     path = "/api/upstream/{name}/{tail}", tag = "relay",
     params(
-        ("name" = String, Path, description = "A configured upstream", pattern = "^[a-z0-9-]{1,32}$"),
-        ("tail" = String, Path, description = "The path below the upstream's base URL (the query string is forwarded too); no `.`/`..` or empty segments, encoded `/` or `\\`, backslashes or control characters"),
+        ("name" = String, Path, description = "A configured upstream", pattern = "^[a-z0-9-]{1,32}$", example = "orders"),
+        ("tail" = String, Path, description = "The path below the upstream's base URL (the query string is forwarded too); no `.`/`..` or empty segments, encoded `/` or `\\`, backslashes or control characters", example = "v1/orders"),
     ),
     security(("accessCookie" = []), ("bearerAuth" = [])),
     responses(
