@@ -78,6 +78,11 @@ GATEWAY_ENV=(
     SIGNUP_MAX_PER_IP=1000000
     LOGIN_MAX_FAILURES_PER_IP=1000000
     TOKEN_BODY_DELIVERY=true
+    # The relay (src/relay/) to the gateway itself, below a path it does
+    # not route: every relayed request gets the gateway's own 404 back
+    # through the relay, so the path rules, the header filters and the
+    # streaming run for real. The document's example name is `orders`.
+    UPSTREAMS="orders=http://127.0.0.1:$PORT/relayed"
     RUST_LOG=info
 )
 env "${GATEWAY_ENV[@]}" BFF_USER_PASSWORD="$ADMIN_PASSWORD" \

@@ -107,6 +107,23 @@ pub enum AppError {
     NotFound(&'static str),
     #[error("route not found")]
     RouteNotFound,
+    /// No upstream of that name is configured (`UPSTREAMS`).
+    #[error("upstream not found")]
+    UpstreamNotFound,
+    /// The upstream refused the connection, could not be reached or broke
+    /// the exchange; the cause is logged with its name.
+    #[error("upstream {upstream} unavailable")]
+    UpstreamUnavailable {
+        upstream: String,
+        #[source]
+        cause: Cause,
+    },
+    /// The upstream did not answer within its total timeout.
+    #[error("upstream {upstream} timed out after {after:?}")]
+    UpstreamTimeout {
+        upstream: String,
+        after: std::time::Duration,
+    },
     /// The methods the resource does answer, for the `Allow` header.
     #[error("method not allowed")]
     MethodNotAllowed(Vec<Method>),
@@ -201,6 +218,15 @@ impl AppError {
             ),
             AppError::NotFound(message) => ("not_found", message),
             AppError::RouteNotFound => ("route_not_found", "Route not found"),
+            AppError::UpstreamNotFound => ("upstream_not_found", "No such upstream"),
+            AppError::UpstreamUnavailable { .. } => (
+                "upstream_unavailable",
+                "The upstream service could not be reached; try again",
+            ),
+            AppError::UpstreamTimeout { .. } => (
+                "upstream_timeout",
+                "The upstream service did not answer in time",
+            ),
             AppError::MethodNotAllowed(_) => ("method_not_allowed", "Method not allowed"),
             AppError::Conflict { code, message } => (code, message),
             AppError::TooManyRequests { .. } => {
@@ -256,12 +282,16 @@ impl ResponseError for AppError {
             AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden | AppError::CsrfRejected => StatusCode::FORBIDDEN,
-            AppError::NotFound(_) | AppError::RouteNotFound => StatusCode::NOT_FOUND,
+            AppError::NotFound(_) | AppError::RouteNotFound | AppError::UpstreamNotFound => {
+                StatusCode::NOT_FOUND
+            }
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::UpstreamUnavailable { .. } => StatusCode::BAD_GATEWAY,
+            AppError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -270,6 +300,16 @@ impl ResponseError for AppError {
             AppError::Internal(cause) => log::error!("internal error: {}", chain(cause.as_ref())),
             AppError::Unavailable(cause) => {
                 log::warn!("service unavailable: {}", chain(cause.as_ref()))
+            }
+            // The name and the cause; never the URL's query or any header.
+            AppError::UpstreamUnavailable { upstream, cause } => {
+                log::warn!(
+                    "relay to upstream {upstream} failed: {}",
+                    chain(cause.as_ref())
+                )
+            }
+            AppError::UpstreamTimeout { upstream, after } => {
+                log::warn!("relay to upstream {upstream} timed out after {after:?}")
             }
             _ => {}
         }
@@ -431,6 +471,27 @@ mod tests {
                 .and_then(|v| v.to_str().ok()),
             Some("2")
         );
+    }
+
+    #[test]
+    fn upstream_failures_map_to_404_502_and_504_with_their_own_codes() {
+        let unavailable = AppError::UpstreamUnavailable {
+            upstream: "orders".into(),
+            cause: Box::new(Invariant("connection refused")),
+        };
+        let timeout = AppError::UpstreamTimeout {
+            upstream: "orders".into(),
+            after: std::time::Duration::from_secs(1),
+        };
+        for (err, status, code) in [
+            (AppError::UpstreamNotFound, 404, "upstream_not_found"),
+            (unavailable, 502, "upstream_unavailable"),
+            (timeout, 504, "upstream_timeout"),
+        ] {
+            assert_eq!(err.status_code().as_u16(), status);
+            assert_eq!(err.code(), code);
+            assert!(!err.code_and_message().1.contains("refused"));
+        }
     }
 
     #[test]

@@ -53,6 +53,8 @@ const LOG_LINES_DROPPED: &str = "log_lines_dropped_total";
 const CACHE_LOOKUPS: &str = "session_cache_lookups_total";
 const CACHE_INVALIDATIONS: &str = "session_cache_invalidations_total";
 const CACHE_LISTENER: &str = "session_cache_listener_connected";
+const RELAY_REQUESTS: &str = "relay_requests_total";
+const RELAY_DURATION: &str = "relay_duration_seconds";
 
 const LOGIN_OUTCOMES: &[&str] = &["success", "invalid", "throttled", "error"];
 const SIGNUP_OUTCOMES: &[&str] = &["success", "invalid", "taken", "throttled", "error"];
@@ -176,6 +178,18 @@ pub const ALL: &[Metric] = &[
         kind: Kind::Gauge,
         labels: &[],
         help: "1 while the session cache's listener is subscribed (cache in use), 0 while it is down (every check reads the database).",
+    },
+    Metric {
+        name: RELAY_REQUESTS,
+        kind: Kind::Counter,
+        labels: &[("upstream", &[]), ("status", &[])],
+        help: "Requests relayed to a configured upstream (the label is its name: a bounded set), by the status the client got: the upstream's own, or the gateway's 400/403/413/502/504.",
+    },
+    Metric {
+        name: RELAY_DURATION,
+        kind: Kind::Histogram,
+        labels: &[("upstream", &[])],
+        help: "Time from the relay handler to the upstream's response head (or the failure), by upstream; the body streams after it.",
     },
 ];
 
@@ -458,6 +472,14 @@ pub fn cache_invalidated(all: bool) {
 
 pub fn cache_listener(connected: bool) {
     gauge!(CACHE_LISTENER).set(if connected { 1.0 } else { 0.0 });
+}
+
+/// One request to a configured upstream (`upstream` is its configured
+/// name, never client input), answered with `status`.
+pub fn relayed(upstream: &str, status: u16, elapsed: Duration) {
+    counter!(RELAY_REQUESTS, "upstream" => upstream.to_owned(), "status" => status.to_string())
+        .increment(1);
+    histogram!(RELAY_DURATION, "upstream" => upstream.to_owned()).record(elapsed.as_secs_f64());
 }
 
 /// An info or debug log line the writer had no room for.

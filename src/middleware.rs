@@ -33,8 +33,10 @@ pub fn cors(origins: &[String]) -> Cors {
         .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
         .allowed_methods([
             Method::GET,
+            Method::HEAD,
             Method::POST,
             Method::PUT,
+            Method::PATCH,
             Method::DELETE,
             Method::OPTIONS,
         ])
@@ -91,7 +93,13 @@ fn secure_headers(headers: &mut HeaderMap, under_api: bool) {
         headers.remove(header::ACCESS_CONTROL_ALLOW_CREDENTIALS);
         headers.remove(header::ACCESS_CONTROL_EXPOSE_HEADERS);
     }
-    let policy = if is_html { PAGE_CSP } else { API_CSP };
+    // Under /api nothing is a page, whatever its type: a relayed upstream's
+    // HTML gets the API policy too, so it cannot run script here.
+    let policy = if is_html && !under_api {
+        PAGE_CSP
+    } else {
+        API_CSP
+    };
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, policy),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

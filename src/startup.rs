@@ -20,6 +20,7 @@ use crate::{
     metrics,
     middleware::{cors, json_error_body, request_context, response_headers},
     origins::TrustedOrigins,
+    relay::client::{self as relay_client, RelayClients},
     relay::token::{RelayKeyError, RelayKeys},
     routes,
     session::{
@@ -55,6 +56,8 @@ pub enum StartupError {
     Metrics(#[from] metrics_exporter_prometheus::BuildError),
     #[error("cannot start the server")]
     Server(#[source] std::io::Error),
+    #[error("cannot prepare TLS for the upstreams")]
+    Tls(#[source] rustls::Error),
     #[error("start-up work was cancelled")]
     Blocking(#[from] actix_web::error::BlockingError),
     #[error("the database did not finish start-up (connect and migrate) within {0:?}")]
@@ -93,7 +96,7 @@ impl Application {
             let file = settings.database.development_relay_key_file();
             settings.relay_keys.signing_key = Some(dev_secret::load_or_create_relay_key(&file)?);
             log::warn!(
-                "RELAY_SIGNING_KEY_FILE is not set: using the development relay signing key in {} (development only; production relays nothing without RELAY_SIGNING_KEY_FILE)",
+                "RELAY_SIGNING_KEY_FILE is not set: using the development relay signing key in {} (development only; production refuses UPSTREAMS without RELAY_SIGNING_KEY_FILE)",
                 file.display()
             );
         }
@@ -213,9 +216,14 @@ fn run(
     let http = settings.server.http;
     let static_dir = settings.static_files.dir.clone();
     let serve_static = std::path::Path::new(&static_dir).is_dir();
+    let upstreams = settings.upstreams.clone();
+    let tls = relay_client::tls_config().map_err(StartupError::Tls)?;
     let server = HttpServer::new(move || {
         let app = App::new()
             .app_data(state.clone())
+            // Per worker: awc clients are not `Send`, and each worker keeps
+            // its own connection pools.
+            .app_data(web::Data::new(RelayClients::new(&upstreams, &tls)))
             .app_data(
                 web::JsonConfig::default()
                     .limit(json_limit)

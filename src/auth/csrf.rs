@@ -9,7 +9,7 @@
 //! origins pass, so those two headers are what tell the requests apart.
 
 use actix_web::{
-    Error, HttpMessage,
+    Error, HttpMessage, HttpRequest,
     body::{EitherBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
     http::header::{self, HeaderMap},
@@ -33,12 +33,20 @@ use crate::{
 /// `COOKIE_SECURE` is no guide to the scheme, since it is `true` on plain
 /// `http://localhost` in development as well.
 fn own_origin(req: &ServiceRequest, proxies: &TrustedProxies) -> String {
+    let (scheme, host) = addressed_to(req.request(), proxies);
+    format!("{scheme}://{host}")
+}
+
+/// The scheme and host the request was addressed to, as [`own_origin`]
+/// decides them (the relay forwards them as `X-Forwarded-Proto` and
+/// `X-Forwarded-Host`).
+pub fn addressed_to(req: &HttpRequest, proxies: &TrustedProxies) -> (String, String) {
     if req
         .peer_addr()
         .is_some_and(|peer| proxies.contains(peer.ip()))
     {
         let info = req.connection_info();
-        return format!("{}://{}", info.scheme(), info.host());
+        return (info.scheme().to_owned(), info.host().to_owned());
     }
     let host = req
         .headers()
@@ -46,7 +54,7 @@ fn own_origin(req: &ServiceRequest, proxies: &TrustedProxies) -> String {
         .and_then(|h| h.to_str().ok())
         .or_else(|| req.uri().authority().map(|a| a.as_str()))
         .unwrap_or_default();
-    format!("http://{host}")
+    ("http".to_owned(), host.to_owned())
 }
 
 /// `Content-Type: application/json`, with or without parameters.

@@ -17,6 +17,7 @@ mod session;
 mod session_cache;
 mod static_files;
 mod throttle;
+mod upstreams;
 mod vars;
 
 pub use cookies::CookieSettings;
@@ -35,6 +36,7 @@ pub use session::SessionSettings;
 pub use session_cache::SessionCacheSettings;
 pub use static_files::StaticSettings;
 pub use throttle::{RateLimit, ThrottleSettings};
+pub use upstreams::{Upstream, Upstreams};
 pub use vars::parse_duration;
 
 use vars::Vars;
@@ -85,6 +87,8 @@ pub struct Settings {
     pub static_files: StaticSettings,
     pub logging: LoggingSettings,
     pub metrics: MetricsSettings,
+    /// The APIs relayed to under `/api/upstream/` (src/relay/).
+    pub upstreams: Upstreams,
     pub relay_keys: RelayKeySettings,
 }
 
@@ -125,12 +129,22 @@ impl Settings {
         let environment = Environment::from_vars(&vars)?;
         let server = ServerSettings::from_vars(&vars)?;
         let session = SessionSettings::from_vars(&vars, environment)?;
+        let relay_keys = RelayKeySettings::from_vars(&vars, environment, &session.issuer)?;
+        let upstreams = Upstreams::from_vars(&vars)?;
+        // Production has no default relay key; without one nothing may be
+        // relayed, so upstreams need it.
+        if !upstreams.is_empty() && relay_keys.signing_key.is_none() {
+            return Err(ConfigError::Missing {
+                var: relay_keys::SIGNING_KEY_FILE,
+                hint: " (or RELAY_SIGNING_KEY) when UPSTREAMS is set",
+            });
+        }
         Ok(Settings {
             environment,
             metrics: MetricsSettings::from_vars(&vars, &server)?,
             server,
             database: DatabaseSettings::from_vars(&vars, environment)?,
-            relay_keys: RelayKeySettings::from_vars(&vars, environment, &session.issuer)?,
+            relay_keys,
             session,
             session_cache: SessionCacheSettings::from_vars(&vars)?,
             passwords: PasswordSettings::from_vars(&vars, environment)?,
@@ -139,6 +153,7 @@ impl Settings {
             throttle: ThrottleSettings::from_vars(&vars)?,
             static_files: StaticSettings::from_vars(&vars),
             logging: LoggingSettings::from_vars(&vars)?,
+            upstreams,
         })
     }
 }
@@ -189,6 +204,8 @@ mod tests {
             (("SESSION_CACHE_MAX_AGE", "0s"), "SESSION_CACHE_MAX_AGE"),
             (("LOG_FORMAT", "xml"), "LOG_FORMAT"),
             (("METRICS_ADDR", "127.0.0.1:8080"), "METRICS_ADDR"),
+            (("UPSTREAMS", "a=ftp://h"), "UPSTREAMS"),
+            (("RELAY_TIMEOUT", "0s"), "RELAY_TIMEOUT"),
             (("RELAY_TOKEN_TTL", "2m"), "RELAY_TOKEN_TTL"),
         ] {
             let text = err_text(&[DB, pair]);
@@ -208,6 +225,26 @@ mod tests {
             ("PASSWORD_PEPPER", "a-production-pepper-of-32-bytes-or-more"),
         ]);
         assert!(text.contains("DATABASE_URL"), "{text}");
+    }
+
+    #[test]
+    fn production_upstreams_need_a_relay_signing_key() {
+        let production = [
+            DB,
+            SECRET,
+            ("APP_ENV", "production"),
+            ("PASSWORD_PEPPER", "a-production-pepper-of-32-bytes-or-more"),
+        ];
+        assert!(settings(&production).is_ok(), "no upstreams, no key: fine");
+        let mut with_upstreams = production.to_vec();
+        with_upstreams.push(("UPSTREAMS", "orders=http://127.0.0.1:7001"));
+        let text = err_text(&with_upstreams);
+        assert!(
+            text.contains("RELAY_SIGNING_KEY_FILE") && text.contains("UPSTREAMS"),
+            "{text}"
+        );
+        // Development and test generate a key.
+        assert!(settings(&[("UPSTREAMS", "orders=http://127.0.0.1:7001")]).is_ok());
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod responses;
 
 use actix_web::{HttpResponse, Resource, Route, http::Method, web};
 
-use crate::{auth::csrf, errors::AppError};
+use crate::{auth::csrf, errors::AppError, relay};
 
 pub const API_PREFIX: &str = "/api";
 /// The refresh route, below [`API_PREFIX`]. The refresh cookie's Path is
@@ -71,7 +71,41 @@ fn api_resources() -> Vec<Entry> {
             ],
         ),
         ("/openapi.json", vec![(M::GET, web::to(openapi::document))]),
+        // Token relay (src/relay/): inside the scope, so the CSRF gate and
+        // CORS apply as to our own routes. The tail is read from the raw
+        // path by the handler, never from this (decoded) match.
+        (
+            RELAY_ROUTE,
+            [M::GET, M::HEAD, M::POST, M::PUT, M::PATCH, M::DELETE]
+                .into_iter()
+                .map(|method| (method, web::to(relay::proxy::relay)))
+                .collect(),
+        ),
     ]
+}
+
+/// Below [`API_PREFIX`]; `relay::path::PREFIX` is its literal start.
+const RELAY_ROUTE: &str = "/upstream/{name}/{tail:.*}";
+
+/// A route pattern as the OpenAPI document writes it: `{tail:.*}` → `{tail}`.
+fn documented(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let (mut depth, mut in_regex) = (0usize, false);
+    for c in pattern.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            ':' if depth == 1 => in_regex = true,
+            _ => {}
+        }
+        if depth == 0 {
+            in_regex = false;
+        }
+        if !in_regex {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Every full path the gateway routes, with its methods: what the OpenAPI
@@ -80,10 +114,10 @@ pub fn table() -> Vec<(String, Vec<Method>)> {
     let methods = |routes: Vec<(Method, Route)>| routes.into_iter().map(|(m, _)| m).collect();
     let root = root_resources()
         .into_iter()
-        .map(|(path, routes)| (path.to_owned(), methods(routes)));
+        .map(|(path, routes)| (documented(path), methods(routes)));
     let api = api_resources()
         .into_iter()
-        .map(|(path, routes)| (format!("{API_PREFIX}{path}"), methods(routes)));
+        .map(|(path, routes)| (format!("{API_PREFIX}{}", documented(path)), methods(routes)));
     root.chain(api).collect()
 }
 
@@ -128,7 +162,9 @@ pub async fn route_not_found() -> Result<HttpResponse, AppError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{REFRESH_ROUTE, REVOKE_ROUTE, is_api_path, refresh_path};
+    use super::{
+        API_PREFIX, REFRESH_ROUTE, RELAY_ROUTE, REVOKE_ROUTE, documented, is_api_path, refresh_path,
+    };
 
     #[test]
     fn the_refresh_cookie_path_lies_under_the_api_prefix() {
@@ -139,6 +175,16 @@ mod tests {
     #[test]
     fn the_revoke_route_lies_under_the_refresh_cookie_path() {
         assert_eq!(REVOKE_ROUTE.strip_prefix(REFRESH_ROUTE), Some("/revoke"));
+    }
+
+    #[test]
+    fn the_relay_route_starts_with_the_prefix_its_handler_strips() {
+        let route = format!("{API_PREFIX}{RELAY_ROUTE}");
+        assert!(route.starts_with(crate::relay::path::PREFIX), "{route}");
+        assert_eq!(documented(&route), "/api/upstream/{name}/{tail}");
+        assert_eq!(documented("/people/{id}"), "/people/{id}");
+        assert_eq!(documented("/a/{x:\\d{2}}/{y}"), "/a/{x}/{y}");
+        assert_eq!(documented("/a:b"), "/a:b");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::{auth, health, jwks, people};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "bff-gateway", description = "Cookie-session backend-for-frontend: sessions, and a role-guarded people API."),
+    info(title = "bff-gateway", description = "Cookie-session backend-for-frontend: sessions, a role-guarded people API, and a token relay to configured upstream APIs."),
     paths(
         health::health,
         health::ready,
@@ -32,6 +32,7 @@ use super::{auth, health, jwks, people};
         people::get,
         people::update,
         people::delete,
+        crate::relay::proxy::relay,
         document,
     ),
     modifiers(&SessionSchemes),

@@ -31,7 +31,7 @@ async fn an_allowed_origin_gets_a_credentialed_preflight() {
     assert_eq!(h["access-control-allow-origin"], ALLOWED);
     assert_eq!(h["access-control-allow-credentials"], "true");
     let methods = h["access-control-allow-methods"].to_str().expect("ascii");
-    for m in ["GET", "POST", "PUT", "DELETE"] {
+    for m in ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] {
         assert!(methods.contains(m), "{methods}");
     }
     assert!(h["vary"].to_str().expect("ascii").contains("Origin"));

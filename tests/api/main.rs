@@ -37,6 +37,7 @@ mod password_upgrade;
 mod people;
 mod pg_cluster;
 mod refresh;
+mod relay;
 mod request_id;
 mod sessions;
 mod signup;
@@ -70,6 +71,7 @@ fn main() -> std::process::ExitCode {
         password_upgrade::tests,
         people::tests,
         refresh::tests,
+        relay::tests,
         request_id::tests,
         sessions::tests,
         signup::tests,
