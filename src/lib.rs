@@ -18,6 +18,7 @@ pub mod origins;
 pub mod random;
 pub mod relay;
 pub mod request_context;
+pub mod role;
 pub mod routes;
 pub mod session;
 pub mod startup;

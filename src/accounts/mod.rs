@@ -3,14 +3,14 @@
 
 pub mod fairness;
 pub mod password;
-pub mod role;
 mod upgrade;
 
 use std::net::IpAddr;
 
+/// Roles are a leaf of their own (src/role.rs), so settings can name them.
+pub use crate::role::Role;
 pub use fairness::ClientSlots;
 pub use password::{PasswordError, PasswordHasher};
-pub use role::Role;
 
 use crate::{
     db::{self, DbPool, models::NewUser, models::User, users},

@@ -66,13 +66,18 @@ impl RelaySigningKey {
         Ok(pem.as_str().to_owned())
     }
 
-    /// The same document as DER, which is what jsonwebtoken signs with.
+    /// The same document as DER.
     pub fn to_pkcs8_der(&self) -> Result<Vec<u8>, ed25519_dalek::pkcs8::Error> {
         Ok(self.keypair_bytes().to_pkcs8_der()?.as_bytes().to_vec())
     }
 
     pub fn public_key(&self) -> RelayPublicKey {
         RelayPublicKey(self.0.verifying_key())
+    }
+
+    /// An Ed25519 signature (RFC 8032) of `message`.
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        ed25519_dalek::Signer::sign(&self.0, message).to_bytes()
     }
 
     fn keypair_bytes(&self) -> KeypairBytes {

@@ -7,7 +7,7 @@
 use std::{collections::HashSet, time::Duration};
 
 use super::{ConfigError, parse_duration, vars::Vars};
-use crate::accounts::Role;
+use crate::role::Role;
 
 const VAR: &str = "UPSTREAMS";
 const NAME_MAX: usize = 32;

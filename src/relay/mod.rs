@@ -6,11 +6,12 @@
 //! - token.rs: the relay signing keys, minting, and the JWKS they publish.
 //! - path.rs: where a request goes below the upstream's base URL (pure).
 //! - headers.rs: which headers cross, each way (pure).
-//! - proxy.rs: the handler: checks, streaming both ways, limits, timeouts.
 //! - client.rs: the per-worker HTTP clients and their TLS settings.
+//!
+//! The handler that uses them is src/routes/upstream.rs; nothing here
+//! knows the application state.
 
 pub mod client;
 pub mod headers;
 pub mod path;
-pub mod proxy;
 pub mod token;

@@ -8,14 +8,14 @@
 use std::{fmt, time::Duration};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, Header};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::{
     accounts::Role,
-    config::{RelayKeySettings, RelayPublicKey},
+    config::{RelayKeySettings, RelayPublicKey, RelaySigningKey},
     errors::{AppError, Invariant},
     session::SessionUser,
 };
@@ -40,13 +40,16 @@ pub struct RelayClaims {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayKeyError {
-    #[error("cannot encode the relay signing key as PKCS#8")]
-    Encode(#[source] ed25519_dalek::pkcs8::Error),
+    #[error("cannot encode the relay token header")]
+    Header(#[source] serde_json::Error),
 }
 
 struct CurrentKey {
     kid: String,
-    key: EncodingKey,
+    key: RelaySigningKey,
+    /// The JOSE header, base64url-encoded once: it is the same for every
+    /// token this key signs.
+    header: String,
 }
 
 /// The relay signing key and the JWKS that publishes it. Built once at
@@ -64,13 +67,10 @@ pub struct RelayKeys {
 
 impl RelayKeys {
     pub fn new(settings: &RelayKeySettings) -> Result<Self, RelayKeyError> {
-        let current = match &settings.signing_key {
-            Some(key) => Some((
-                key.public_key(),
-                EncodingKey::from_ed_der(&key.to_pkcs8_der().map_err(RelayKeyError::Encode)?),
-            )),
-            None => None,
-        };
+        let current = settings
+            .signing_key
+            .as_ref()
+            .map(|key| (key.public_key(), key.clone()));
         // The current key once, first; each retired key once, in file order.
         let mut published: Vec<RelayPublicKey> = Vec::new();
         for key in current.iter().map(|(public, _)| *public) {
@@ -97,11 +97,22 @@ impl RelayKeys {
                 .collect::<Vec<_>>(),
         })
         .to_string();
+        let current = match current {
+            Some((_, key)) => {
+                let mut header = Header::new(Algorithm::EdDSA);
+                header.typ = Some("JWT".to_owned());
+                header.kid = Some(kids[0].clone());
+                let header = serde_json::to_vec(&header).map_err(RelayKeyError::Header)?;
+                Some(CurrentKey {
+                    kid: kids[0].clone(),
+                    key,
+                    header: URL_SAFE_NO_PAD.encode(header),
+                })
+            }
+            None => None,
+        };
         Ok(RelayKeys {
-            current: current.map(|(_, key)| CurrentKey {
-                kid: kids[0].clone(),
-                key,
-            }),
+            current,
             kids,
             issuer: settings.issuer.clone(),
             ttl: settings.token_ttl,
@@ -128,10 +139,18 @@ impl RelayKeys {
             exp: iat + self.ttl.as_secs() as i64,
             jti: uuid::Uuid::new_v4().to_string(),
         };
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.typ = Some("JWT".to_owned());
-        header.kid = Some(current.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &current.key).map_err(AppError::internal)
+        // JWS compact serialisation (RFC 7515), signed here rather than by
+        // `jsonwebtoken::encode`, which re-reads the PKCS#8 key and derives
+        // its public half on every call: twice the cost of the signature.
+        let claims = serde_json::to_vec(&claims).map_err(AppError::internal)?;
+        let mut token = String::with_capacity(current.header.len() + 2 * claims.len() + 90);
+        token.push_str(&current.header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(claims, &mut token);
+        let signature = current.key.sign(token.as_bytes());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+        Ok(token)
     }
 
     /// The JWKS document (RFC 7517): the current key first, then the

@@ -9,10 +9,11 @@ pub mod jwks;
 pub mod openapi;
 pub mod people;
 mod responses;
+mod upstream;
 
 use actix_web::{HttpResponse, Resource, Route, http::Method, web};
 
-use crate::{auth::csrf, errors::AppError, relay};
+use crate::{auth::csrf, errors::AppError};
 
 pub const API_PREFIX: &str = "/api";
 /// The refresh route, below [`API_PREFIX`]. The refresh cookie's Path is
@@ -71,14 +72,14 @@ fn api_resources() -> Vec<Entry> {
             ],
         ),
         ("/openapi.json", vec![(M::GET, web::to(openapi::document))]),
-        // Token relay (src/relay/): inside the scope, so the CSRF gate and
+        // Token relay (src/routes/upstream.rs, src/relay/): inside the scope, so the CSRF gate and
         // CORS apply as to our own routes. The tail is read from the raw
         // path by the handler, never from this (decoded) match.
         (
             RELAY_ROUTE,
             [M::GET, M::HEAD, M::POST, M::PUT, M::PATCH, M::DELETE]
                 .into_iter()
-                .map(|method| (method, web::to(relay::proxy::relay)))
+                .map(|method| (method, web::to(upstream::relay)))
                 .collect(),
         ),
     ]

@@ -32,7 +32,7 @@ use super::{auth, health, jwks, people};
         people::get,
         people::update,
         people::delete,
-        crate::relay::proxy::relay,
+        super::upstream::relay,
         document,
     ),
     modifiers(&SessionSchemes),

@@ -26,7 +26,7 @@ use actix_web::{
 use awc::error::{ConnectError, SendRequestError};
 use futures_core::Stream;
 
-use super::{
+use crate::relay::{
     client::{RelayClients, Target},
     headers::{self, Forwarding},
     path,
