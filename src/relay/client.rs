@@ -4,8 +4,9 @@
 //! timeout. TLS is rustls on the `ring` provider with the Mozilla roots
 //! (webpki-roots): no system OpenSSL and no system certificate store.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{cell::RefCell, collections::HashMap, sync::Arc};
 
+use super::token_cache::TokenCache;
 use crate::config::{Upstream, Upstreams};
 
 /// Per worker: built in `startup::run`'s server factory.
@@ -15,6 +16,8 @@ pub struct RelayClients(HashMap<String, Target>);
 pub struct Target {
     pub upstream: Upstream,
     pub client: awc::Client,
+    /// This worker's relay tokens for this upstream.
+    pub tokens: RefCell<TokenCache>,
 }
 
 /// Connections to one upstream that one worker keeps open at most; more
@@ -44,6 +47,7 @@ impl RelayClients {
                 let target = Target {
                     upstream: upstream.clone(),
                     client,
+                    tokens: RefCell::new(TokenCache::default()),
                 };
                 (upstream.name.clone(), target)
             })

@@ -4,6 +4,7 @@
 //! `GET /.well-known/jwks.json`.
 //!
 //! - token.rs: the relay signing keys, minting, and the JWKS they publish.
+//! - token_cache.rs: minted tokens reused for half their lifetime (pure).
 //! - path.rs: where a request goes below the upstream's base URL (pure).
 //! - headers.rs: which headers cross, each way (pure).
 //! - client.rs: the per-worker HTTP clients and their TLS settings.
@@ -15,3 +16,4 @@ pub mod client;
 pub mod headers;
 pub mod path;
 pub mod token;
+pub mod token_cache;

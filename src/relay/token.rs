@@ -123,12 +123,22 @@ impl RelayKeys {
     /// A fresh token for one relayed request to `audience`; header
     /// `alg: EdDSA`, `typ: JWT` and the current key's `kid`.
     pub fn mint(&self, user: &SessionUser, audience: &str) -> Result<String, AppError> {
+        self.mint_at(user, audience, chrono::Utc::now().timestamp())
+    }
+
+    /// [`mint`](Self::mint) with `iat` = `now` (Unix seconds).
+    pub fn mint_at(
+        &self,
+        user: &SessionUser,
+        audience: &str,
+        now: i64,
+    ) -> Result<String, AppError> {
         let current = self.current.as_ref().ok_or_else(|| {
             AppError::internal(Invariant(
                 "no relay signing key: set RELAY_SIGNING_KEY_FILE to relay requests",
             ))
         })?;
-        let iat = chrono::Utc::now().timestamp();
+        let iat = now;
         let claims = RelayClaims {
             iss: self.issuer.clone(),
             aud: audience.to_owned(),

@@ -131,8 +131,15 @@ async fn relay_to(
     );
     *request.headers_mut() = headers::request_headers(req.headers(), &forwarding);
     // The caller, as the upstream may trust it: signed for this upstream's
-    // audience only, for seconds. Never logged.
-    let token = state.relay_keys.mint(user, &upstream.audience)?;
+    // audience only, for seconds; kept for half of them
+    // (src/relay/token_cache.rs). Never logged.
+    let keys = &state.relay_keys;
+    let token = target.tokens.borrow_mut().token(
+        (user.id, &user.email, user.role),
+        chrono::Utc::now().timestamp(),
+        keys.ttl().as_secs() as i64,
+        |now| keys.mint_at(user, &upstream.audience, now),
+    )?;
     request = request.insert_header((header::AUTHORIZATION, format!("Bearer {token}")));
 
     let deadline = Instant::now() + upstream.timeout;

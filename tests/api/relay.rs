@@ -862,6 +862,36 @@ async fn hop_by_hop_and_forwarding_headers_from_the_client_are_replaced() {
     );
 }
 
+async fn a_relay_token_is_reused_for_half_its_life_and_replaced_at_once_on_a_role_change() {
+    let r = relay().await;
+    let mut tokens = std::collections::HashSet::new();
+    for _ in 0..6 {
+        assert_eq!(r.get("/api/upstream/orders/x").await.status(), 200);
+        tokens.insert(r.upstream.last().header("authorization")[0].to_owned());
+    }
+    // Each worker (two here) keeps its own; within 10 s (half of the 20 s
+    // RELAY_TOKEN_TTL) none is minted again.
+    assert!(tokens.len() <= 2, "{} tokens for 6 calls", tokens.len());
+    for token in &tokens {
+        assert_eq!(verified(&r.app, token, "orders").await.role, Role::User);
+    }
+    crate::cli::set_role(&r.app.db_url, USER, "admin");
+    let changed = Instant::now();
+    loop {
+        assert_eq!(r.get("/api/upstream/orders/x").await.status(), 200);
+        let token = r.upstream.last().header("authorization")[0].to_owned();
+        if verified(&r.app, &token, "orders").await.role == Role::Admin {
+            assert!(!tokens.contains(&token), "a new token for the new role");
+            break;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(2),
+            "the relay token kept the old role"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 crate::tests![
     the_upstream_gets_a_relay_token_for_the_user_and_never_the_cookie,
     a_client_authorization_header_never_reaches_the_upstream,
@@ -879,4 +909,5 @@ crate::tests![
     a_user_on_an_admin_upstream_gets_403_and_the_upstream_sees_nothing,
     no_session_gets_401_and_an_unknown_upstream_404_and_the_upstream_sees_nothing,
     hop_by_hop_and_forwarding_headers_from_the_client_are_replaced,
+    a_relay_token_is_reused_for_half_its_life_and_replaced_at_once_on_a_role_change,
 ];
