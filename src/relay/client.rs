@@ -37,7 +37,7 @@ impl RelayClients {
                 let client = awc::Client::builder()
                     .connector(connector)
                     // The handler bounds the whole exchange itself
-                    // (src/relay/proxy.rs); awc's own default is 5 s.
+                    // (src/routes/upstream.rs); awc's own default is 5 s.
                     .disable_timeout()
                     // A redirect is the upstream's answer, for the client.
                     .disable_redirects()
