@@ -31,7 +31,7 @@
 //!
 //! Knobs: THROUGHPUT_SECONDS (3 per round), THROUGHPUT_ROUNDS (3),
 //! THROUGHPUT_CONNECTIONS (64), THROUGHPUT_GROUPS (all of
-//! `health,me,people,relay`),
+//! `health,me,people,relay,relay-unloaded`),
 //! TEST_DATABASE_SERVER (postgres://postgres@127.0.0.1:5432).
 //! Only 127.0.0.1 is contacted; every run is bounded in time.
 
@@ -121,18 +121,26 @@ fn main() {
         .ok()
         .and_then(|claims| claims.user_id())
         .expect("the reader's id");
-    let direct: Load<'_> = Box::new(move |seconds| {
-        // What the gateway would send: a token for this reader and this
-        // upstream, minted afresh for each run (it lives at most 60 s).
-        let reader = SessionUser {
-            id: reader_id,
-            email: READER.to_owned(),
-            role: Role::User,
-        };
-        let token = relay_keys.mint(&reader, "orders").expect("mint");
-        let header = format!("Authorization: Bearer {token}");
-        Wrk::run(&direct_url, &header, connections, seconds)
-    });
+    let reader = SessionUser {
+        id: reader_id,
+        email: READER.to_owned(),
+        role: Role::User,
+    };
+    let (relay_keys, reader, direct_url) = (&relay_keys, &reader, &direct_url);
+    // What the gateway would send: a token for this reader and this
+    // upstream, minted afresh for each run (it lives at most 60 s).
+    let direct = |connections: usize| -> Load<'_> {
+        Box::new(move |seconds| {
+            let token = relay_keys.mint(reader, "orders").expect("mint");
+            let header = format!("Authorization: Bearer {token}");
+            Wrk::run(direct_url, &header, connections, seconds)
+        })
+    };
+    let relayed_url = format!("{}/api/upstream/orders/whoami", info.base);
+    let relayed = |connections: usize| -> Load<'_> {
+        let (url, header) = (relayed_url.clone(), cookie.clone());
+        Box::new(move |seconds| Wrk::run(&url, &header, connections, seconds))
+    };
     let mut tokens = fixtures.refresh_tokens;
     let refresh_url = info.base.clone();
     let refresh: Load<'_> = Box::new(|seconds| {
@@ -210,13 +218,24 @@ fn main() {
             vec![
                 Member::new(
                     "baseline: the example upstream directly, with a relay token",
-                    direct,
+                    direct(connections),
                 ),
                 Member::new(
                     "gateway `GET /api/upstream/orders/whoami` (relayed, cookie)",
-                    wrk(format!("{}/api/upstream/orders/whoami", info.base), &cookie),
+                    relayed(connections),
                 )
                 .target(0.50),
+            ],
+        ),
+        (
+            // One connection: no queueing, the hop's own latency.
+            "relay-unloaded",
+            vec![
+                Member::new(
+                    "baseline: the example upstream directly, 1 connection",
+                    direct(1),
+                ),
+                Member::new("gateway, relayed, 1 connection", relayed(1)),
             ],
         ),
     ];
@@ -227,11 +246,11 @@ fn main() {
             .is_none_or(|o| o.split(',').any(|g| g == name))
     };
     let mut rows = Vec::new();
-    let mut relay_added_p50 = None;
+    let mut added_p50 = Vec::new();
     for (name, group) in groups.into_iter().filter(|(name, _)| wanted(name)) {
         let measured = run_group(group, rounds, seconds);
-        if name == "relay" {
-            relay_added_p50 = Some(measured[1].p50.saturating_sub(measured[0].p50));
+        if name.starts_with("relay") {
+            added_p50.push((name, measured[1].p50.saturating_sub(measured[0].p50)));
         }
         rows.extend(measured);
     }
@@ -256,12 +275,19 @@ fn main() {
         peak as f64 / 1024.0,
         verdict(rss_mb < 40.0)
     );
-    if let Some(added) = relay_added_p50 {
-        println!(
-            "p50 added by the relay: {:.2} ms; target <= 1 ms: {}",
-            ms(added),
-            verdict(added <= Duration::from_millis(1))
-        );
+    for (name, added) in added_p50 {
+        if name == "relay" {
+            println!(
+                "p50 added by the relay at {connections} connections: {:.2} ms; target <= 1 ms: {}",
+                ms(added),
+                verdict(added <= Duration::from_millis(1))
+            );
+        } else {
+            println!(
+                "p50 added by the relay at 1 connection (no queueing): {:.2} ms",
+                ms(added)
+            );
+        }
     }
     for row in rows
         .iter()
@@ -415,8 +441,9 @@ impl Wrk {
     fn run(url: &str, header: &str, connections: usize, seconds: u64) -> Measured {
         let invoke = |seconds: u64| {
             let mut command = Command::new("wrk");
+            // wrk needs at least one connection per thread.
             command.args([
-                "-t2",
+                &format!("-t{}", connections.clamp(1, 2)),
                 &format!("-c{connections}"),
                 &format!("-d{seconds}s"),
                 "--timeout",
