@@ -36,28 +36,19 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// `X-Forwarded-*` and `X-Request-Id`. `Authorization` (the relay token)
 /// and the body's framing are added by the caller.
 pub fn request_headers(incoming: &HeaderMap, forwarding: &Forwarding) -> HeaderMap {
-    let listed = connection_listed(incoming);
-    let mut out = HeaderMap::with_capacity(incoming.len() + 4);
-    for (name, value) in incoming {
-        let name_str = name.as_str();
-        let dropped = is_hop_by_hop(name_str)
-            || listed.iter().any(|l| l == name_str)
-            || matches!(
-                name_str,
-                "cookie"
-                    | "authorization"
-                    | "host"
-                    | "content-length"
-                    | "expect"
-                    | "forwarded"
-                    | "x-real-ip"
-                    | "x-request-id"
-            )
-            || name_str.starts_with("x-forwarded-");
-        if !dropped {
-            out.append(name.clone(), value.clone());
-        }
-    }
+    let mut out = end_to_end(incoming, 4, |name| {
+        matches!(
+            name,
+            "cookie"
+                | "authorization"
+                | "host"
+                | "content-length"
+                | "expect"
+                | "forwarded"
+                | "x-real-ip"
+                | "x-request-id"
+        ) || name.starts_with("x-forwarded-")
+    });
     if let Ok(ip) = HeaderValue::from_str(&forwarding.client_ip.to_string()) {
         out.insert(X_FORWARDED_FOR, ip);
     }
@@ -80,22 +71,23 @@ pub fn request_headers(incoming: &HeaderMap, forwarding: &Forwarding) -> HeaderM
 /// headers minus cookies, `Clear-Site-Data`, CORS headers and framing
 /// (`Content-Length` is the caller's, from the body it streams).
 pub fn response_headers(incoming: &HeaderMap) -> HeaderMap {
+    end_to_end(incoming, 0, |name| {
+        matches!(
+            name,
+            "set-cookie" | "set-cookie2" | "clear-site-data" | "content-length" | "x-request-id"
+        ) || name.starts_with("access-control-")
+    })
+}
+
+/// `incoming` without its hop-by-hop headers (the fixed ones and those its
+/// `Connection` lists) and without those `dropped` names (lower case), in
+/// order, with room for `extra` more.
+fn end_to_end(incoming: &HeaderMap, extra: usize, dropped: impl Fn(&str) -> bool) -> HeaderMap {
     let listed = connection_listed(incoming);
-    let mut out = HeaderMap::with_capacity(incoming.len());
+    let mut out = HeaderMap::with_capacity(incoming.len() + extra);
     for (name, value) in incoming {
-        let name_str = name.as_str();
-        let dropped = is_hop_by_hop(name_str)
-            || listed.iter().any(|l| l == name_str)
-            || matches!(
-                name_str,
-                "set-cookie"
-                    | "set-cookie2"
-                    | "clear-site-data"
-                    | "content-length"
-                    | "x-request-id"
-            )
-            || name_str.starts_with("access-control-");
-        if !dropped {
+        let text = name.as_str();
+        if !(is_hop_by_hop(text) || listed.iter().any(|l| l == text) || dropped(text)) {
             out.append(name.clone(), value.clone());
         }
     }
