@@ -726,7 +726,7 @@ async fn bare() -> HttpResponse {
 
 fn verified(req: &HttpRequest, base: &Baseline) -> Option<i32> {
     let cookie = req.cookie("accessToken")?;
-    base.keys.verify(cookie.value()).ok()?.user_id()
+    base.keys.verify_uncached(cookie.value()).ok()?.user_id()
 }
 
 async fn jwt(req: HttpRequest, base: web::Data<Baseline>) -> HttpResponse {

@@ -4,14 +4,27 @@
 //! key listed in `ACCESS_TOKEN_PREVIOUS_SECRETS` verify until they expire,
 //! so rotating the key logs nobody out.
 
-use std::time::Duration;
+use std::{
+    cell::RefCell,
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::verified::VerifiedTokens;
 use crate::{accounts::Role, config::SessionSettings, errors::AuthFailure};
+
+thread_local! {
+    /// Per worker thread, so a lookup takes no lock (src/session/verified.rs).
+    static VERIFIED: RefCell<VerifiedTokens> = RefCell::new(VerifiedTokens::default());
+}
+
+/// Tells one `JwtKeys` from another in [`VERIFIED`].
+static NEXT_KEYS_ID: AtomicU64 = AtomicU64::new(1);
 
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 
@@ -64,6 +77,8 @@ impl VerifyingKey {
 }
 
 pub struct JwtKeys {
+    /// This set of keys in the verified-token cache.
+    id: u64,
     encoding: EncodingKey,
     /// The current key first, then the previous ones.
     verifying: Vec<VerifyingKey>,
@@ -87,6 +102,7 @@ impl JwtKeys {
         validation.leeway = settings.leeway.as_secs();
         let previous = settings.access_token_previous_secrets.iter();
         JwtKeys {
+            id: NEXT_KEYS_ID.fetch_add(1, Ordering::Relaxed),
             encoding: EncodingKey::from_secret(secret),
             verifying: std::iter::once(secret)
                 .chain(previous.map(|s| s.expose()))
@@ -143,8 +159,28 @@ impl JwtKeys {
         key.map(|k| &k.key).ok_or(AuthFailure::TokenInvalid)
     }
 
-    /// Verifies signature, algorithm, type and every claim.
+    /// Verifies signature, algorithm, type and every claim; a token this
+    /// worker verified before is answered from the verified-token cache
+    /// until it expires.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, AuthFailure> {
+        let now = chrono::Utc::now().timestamp();
+        let leeway = self.leeway.as_secs() as i64;
+        let cached = VERIFIED.with(|cache| cache.borrow_mut().get(self.id, token, now, leeway));
+        if let Some(claims) = cached {
+            return Ok(claims);
+        }
+        let claims = self.decode(token, &self.validation)?;
+        VERIFIED.with(|cache| {
+            cache
+                .borrow_mut()
+                .insert(self.id, token, &claims, now, leeway)
+        });
+        Ok(claims)
+    }
+
+    /// [`verify`](Self::verify) without the cache: the full check every
+    /// time (what the throughput benchmark's JWT baseline measures).
+    pub fn verify_uncached(&self, token: &str) -> Result<AccessClaims, AuthFailure> {
         self.decode(token, &self.validation)
     }
 
@@ -228,6 +264,26 @@ mod tests {
         assert_eq!(claims.iss, "iss-test");
         assert_eq!(claims.aud, "aud-test");
         assert_eq!(claims.exp - claims.iat, 60);
+    }
+
+    #[test]
+    fn a_token_verified_once_is_answered_by_the_cache_only_for_the_same_keys() {
+        let keys = JwtKeys::new(&settings(SECRET));
+        let token = keys.issue(42, "a@b.test", Role::User, 3).expect("sign");
+        keys.verify(&token).expect("valid");
+        let again = keys.verify(&token).expect("from the cache");
+        assert_eq!((again.user_id(), again.sv), (Some(42), 3));
+        // The same secret in another JwtKeys (another gateway in this
+        // process) checks for itself; a different secret refuses it.
+        let twin = JwtKeys::new(&settings(SECRET));
+        assert!(twin.verify(&token).is_ok());
+        let other = JwtKeys::new(&settings("another-secret-another-secret-xx"));
+        assert_eq!(other.verify(&token).err(), Some(AuthFailure::TokenInvalid));
+        // One changed character is another token: fully checked, refused.
+        let mut forged = token.clone();
+        forged.pop();
+        forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert_eq!(keys.verify(&forged).err(), Some(AuthFailure::TokenInvalid));
     }
 
     #[test]

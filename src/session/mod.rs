@@ -4,6 +4,7 @@
 //!
 //! - token.rs: the refresh token (parse, hash, successor);
 //! - access.rs: the access-token claims and their signing keys;
+//! - verified.rs: access tokens already verified, per worker (pure);
 //! - refresh.rs: the refresh decision, a pure function (reuse policy);
 //! - store.rs: the session queries;
 //! - cache.rs / listener.rs: the per-instance cache of what `check` reads,
@@ -22,6 +23,7 @@ pub mod listener;
 pub mod refresh;
 pub mod store;
 pub mod token;
+pub mod verified;
 
 use std::{sync::Arc, time::Instant};
 
