@@ -217,7 +217,7 @@ fn run(
     let static_dir = settings.static_files.dir.clone();
     let serve_static = std::path::Path::new(&static_dir).is_dir();
     let upstreams = settings.upstreams.clone();
-    let tls = relay_client::tls_config().map_err(StartupError::Tls)?;
+    let tls = relay_client::tls_config(&settings.relay_tls).map_err(StartupError::Tls)?;
     let server = HttpServer::new(move || {
         let app = App::new()
             .app_data(state.clone())

@@ -11,6 +11,7 @@ mod logging;
 mod metrics;
 mod passwords;
 mod relay_keys;
+mod relay_tls;
 mod secret;
 mod server;
 mod session;
@@ -30,6 +31,7 @@ pub use logging::{LogFormat, LoggingSettings};
 pub use metrics::MetricsSettings;
 pub use passwords::{DEV_PASSWORD_PEPPER, PasswordSettings};
 pub use relay_keys::{RelayKeySettings, RelayPublicKey, RelaySigningKey};
+pub use relay_tls::RelayTlsSettings;
 pub use secret::Secret;
 pub use server::ServerSettings;
 pub use session::SessionSettings;
@@ -89,6 +91,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     /// The APIs relayed to under `/api/upstream/` (src/relay/).
     pub upstreams: Upstreams,
+    pub relay_tls: RelayTlsSettings,
     pub relay_keys: RelayKeySettings,
 }
 
@@ -154,6 +157,7 @@ impl Settings {
             static_files: StaticSettings::from_vars(&vars),
             logging: LoggingSettings::from_vars(&vars)?,
             upstreams,
+            relay_tls: RelayTlsSettings::from_vars(&vars)?,
         })
     }
 }

@@ -2,12 +2,13 @@
 //! (awc is actix's own client and, like the request body it relays, lives
 //! on one worker's thread), each with its own connection pool and connect
 //! timeout. TLS is rustls on the `ring` provider with the Mozilla roots
-//! (webpki-roots): no system OpenSSL and no system certificate store.
+//! (webpki-roots) plus `RELAY_CA_FILE`'s: no system OpenSSL and no system
+//! certificate store.
 
 use std::{cell::RefCell, collections::HashMap, sync::Arc};
 
 use super::token_cache::TokenCache;
-use crate::config::{Upstream, Upstreams};
+use crate::config::{RelayTlsSettings, Upstream, Upstreams};
 
 /// Per worker: built in `startup::run`'s server factory.
 pub struct RelayClients(HashMap<String, Target>);
@@ -62,11 +63,15 @@ impl RelayClients {
 
 /// The TLS settings every upstream client shares: rustls's safe defaults
 /// (TLS 1.2 and 1.3), the Mozilla root store, HTTP/2 or HTTP/1.1 by ALPN.
-pub fn tls_config() -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+pub fn tls_config(settings: &RelayTlsSettings) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    // `RELAY_CA_FILE`: an internal CA, besides the public ones.
+    for certificate in &settings.extra_roots {
+        roots.add(certificate.clone())?;
+    }
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
@@ -81,7 +86,7 @@ mod tests {
 
     #[test]
     fn the_tls_settings_build_without_a_system_crypto_library() {
-        let config = tls_config().expect("rustls on ring");
+        let config = tls_config(&RelayTlsSettings::default()).expect("rustls on ring");
         assert_eq!(
             config.alpn_protocols,
             [b"h2".to_vec(), b"http/1.1".to_vec()]

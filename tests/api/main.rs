@@ -38,6 +38,7 @@ mod people;
 mod pg_cluster;
 mod refresh;
 mod relay;
+mod relay_tls;
 mod request_id;
 mod sessions;
 mod signup;
@@ -72,6 +73,7 @@ fn main() -> std::process::ExitCode {
         people::tests,
         refresh::tests,
         relay::tests,
+        relay_tls::tests,
         request_id::tests,
         sessions::tests,
         signup::tests,
