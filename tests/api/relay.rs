@@ -223,6 +223,15 @@ impl Relay {
     async fn get(&self, path: &str) -> reqwest::Response {
         self.call(Method::GET, path).await
     }
+
+    /// A JSON body of exactly `len` bytes, with its `Content-Length`.
+    async fn post_json_of_size(&self, path: &str, len: usize) -> reqwest::Response {
+        let request = self.app.client.post(self.app.url(path));
+        let request = request
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(json_of_size(len));
+        self.app.send(request, path).await
+    }
 }
 
 /// Verifies a relay token as an upstream does: the key its kid names in the
@@ -491,17 +500,7 @@ fn json_of_size(n: usize) -> Vec<u8> {
 async fn a_5_mb_upload_and_a_5_mb_download_stream_through() {
     let r = relay().await;
     let path = "/api/upstream/orders/upload";
-    let response = r
-        .app
-        .send(
-            r.app
-                .client
-                .post(r.app.url(path))
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(json_of_size(5 * MB)),
-            path,
-        )
-        .await;
+    let response = r.post_json_of_size(path, 5 * MB).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["bodyLen"], 5 * MB);
@@ -527,31 +526,11 @@ async fn a_5_mb_upload_and_a_5_mb_download_stream_through() {
 async fn a_declared_body_over_the_limit_gets_413_before_the_upstream_is_contacted() {
     let r = relay().await;
     let path = "/api/upstream/small/upload";
-    let response = r
-        .app
-        .send(
-            r.app
-                .client
-                .post(r.app.url(path))
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(json_of_size(1024 * 1024 + 1)),
-            path,
-        )
-        .await;
+    let response = r.post_json_of_size(path, 1024 * 1024 + 1).await;
     assert_error(response, 413, "payload_too_large").await;
     assert!(r.upstream.seen().is_empty(), "{:?}", r.upstream.seen());
     // Exactly the limit passes.
-    let response = r
-        .app
-        .send(
-            r.app
-                .client
-                .post(r.app.url(path))
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(json_of_size(1024 * 1024)),
-            path,
-        )
-        .await;
+    let response = r.post_json_of_size(path, 1024 * 1024).await;
     assert_eq!(response.status(), 200);
     assert_eq!(r.upstream.last().body_len, 1024 * 1024);
 }
