@@ -118,6 +118,11 @@ pub enum AppError {
         #[source]
         cause: Cause,
     },
+    /// The upstream answered 401: it refused the relay token, the only
+    /// credential it gets. The browser's session is not at fault, and a 401
+    /// would make the client refresh and then log the user out.
+    #[error("upstream {upstream} refused the relay token")]
+    UpstreamRejectedToken { upstream: String },
     /// The upstream did not answer within its total timeout.
     #[error("upstream {upstream} timed out after {after:?}")]
     UpstreamTimeout {
@@ -223,6 +228,10 @@ impl AppError {
                 "upstream_unavailable",
                 "The upstream service could not be reached; try again",
             ),
+            AppError::UpstreamRejectedToken { .. } => (
+                "upstream_rejected_token",
+                "The upstream service did not accept the gateway's credentials",
+            ),
             AppError::UpstreamTimeout { .. } => (
                 "upstream_timeout",
                 "The upstream service did not answer in time",
@@ -290,7 +299,9 @@ impl ResponseError for AppError {
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            AppError::UpstreamUnavailable { .. } => StatusCode::BAD_GATEWAY,
+            AppError::UpstreamUnavailable { .. } | AppError::UpstreamRejectedToken { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
             AppError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -311,6 +322,9 @@ impl ResponseError for AppError {
             AppError::UpstreamTimeout { upstream, after } => {
                 log::warn!("relay to upstream {upstream} timed out after {after:?}")
             }
+            AppError::UpstreamRejectedToken { upstream } => log::warn!(
+                "relay to upstream {upstream}: it answered 401 to the relay token (check its JWKS URL, audience and clock)"
+            ),
             _ => {}
         }
         let status = self.status_code();
@@ -475,6 +489,7 @@ mod tests {
 
     #[test]
     fn upstream_failures_map_to_404_502_and_504_with_their_own_codes() {
+        // (A 401 from the upstream is a 502 too: see UpstreamRejectedToken.)
         let unavailable = AppError::UpstreamUnavailable {
             upstream: "orders".into(),
             cause: Box::new(Invariant("connection refused")),
@@ -487,6 +502,13 @@ mod tests {
             (AppError::UpstreamNotFound, 404, "upstream_not_found"),
             (unavailable, 502, "upstream_unavailable"),
             (timeout, 504, "upstream_timeout"),
+            (
+                AppError::UpstreamRejectedToken {
+                    upstream: "orders".into(),
+                },
+                502,
+                "upstream_rejected_token",
+            ),
         ] {
             assert_eq!(err.status_code().as_u16(), status);
             assert_eq!(err.code(), code);

@@ -5,6 +5,8 @@
 //! past `max_body` aborts the upstream request: 413) and the response
 //! streams down. Everything, from sending to the last byte of the response
 //! body, happens within the upstream's total timeout.
+//! An upstream's 401 (it refused the relay token) becomes a 502: to the
+//! browser a 401 means its own session has ended.
 
 use std::{
     cell::Cell,
@@ -59,7 +61,7 @@ type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>;
         (status = 408, description = "`request_timeout`: the body did not arrive within `HTTP_BODY_TIMEOUT`", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: over the upstream's `max_body`", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: a write with a body that is not JSON", body = ErrorBody),
-        (status = 502, description = "`upstream_unavailable`: refused, unreachable or broken", body = ErrorBody),
+        (status = 502, description = "`upstream_unavailable`: refused, unreachable or broken; `upstream_rejected_token`: the upstream answered 401 to the relay token", body = ErrorBody),
         (status = 503, description = "`service_unavailable`: the session check could not reach the database", body = ErrorBody),
         (status = 504, description = "`upstream_timeout`: no answer within the upstream's total timeout", body = ErrorBody),
     )
@@ -171,6 +173,11 @@ async fn relay_to(
         Ok(Err(err)) => return Err(failed(&upstream.name, err, upstream.timeout)),
         Ok(Ok(response)) => response,
     };
+    if response.status() == actix_web::http::StatusCode::UNAUTHORIZED {
+        return Err(AppError::UpstreamRejectedToken {
+            upstream: upstream.name.clone(),
+        });
+    }
 
     let mut builder = HttpResponse::build(response.status());
     for (name, value) in headers::response_headers(response.headers()) {

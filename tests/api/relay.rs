@@ -168,6 +168,9 @@ async fn record(req: HttpRequest, mut payload: web::Payload, log: web::Data<Log>
             .insert_header(("x-upstream", "kept"))
             .content_type("text/html")
             .body("<script>alert(1)</script>"),
+        "/unauthorized" => HttpResponse::Unauthorized()
+            .insert_header(("www-authenticate", "Bearer error=\"invalid_token\""))
+            .json(json!({ "error": "invalid_token" })),
         "/created" => HttpResponse::Created()
             .insert_header(("location", "/v1/orders/7"))
             .json(json!({ "id": 7 })),
@@ -864,6 +867,22 @@ async fn a_relay_token_is_reused_for_half_its_life_and_replaced_at_once_on_a_rol
     }
 }
 
+/// The upstream's 401 is about the relay token, never the browser's
+/// session: passed through, it would make the SPA refresh and then show
+/// the login form while the session is fine.
+async fn an_upstream_401_is_a_502_so_the_browser_keeps_its_session() {
+    let r = relay().await;
+    let response = r.get("/api/upstream/orders/unauthorized").await;
+    assert!(response.headers().get(header::WWW_AUTHENTICATE).is_none());
+    assert_error(response, 502, "upstream_rejected_token").await;
+    assert_eq!(r.upstream.seen().len(), 1, "the upstream was asked");
+    assert_eq!(
+        r.app.get("/api/auth/me").await.status(),
+        200,
+        "session intact"
+    );
+}
+
 crate::tests![
     the_upstream_gets_a_relay_token_for_the_user_and_never_the_cookie,
     a_client_authorization_header_never_reaches_the_upstream,
@@ -882,4 +901,5 @@ crate::tests![
     no_session_gets_401_and_an_unknown_upstream_404_and_the_upstream_sees_nothing,
     hop_by_hop_and_forwarding_headers_from_the_client_are_replaced,
     a_relay_token_is_reused_for_half_its_life_and_replaced_at_once_on_a_role_change,
+    an_upstream_401_is_a_502_so_the_browser_keeps_its_session,
 ];
