@@ -18,6 +18,13 @@ pub enum Role {
 pub struct UnknownRole(pub String);
 
 impl Role {
+    /// Whether a caller with this role may use what `required` guards: an
+    /// admin may do everything a user may. The one rule behind the admin
+    /// guard (src/auth/extractors.rs) and admin-only upstreams.
+    pub fn satisfies(self, required: Role) -> bool {
+        required == Role::User || self == Role::Admin
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::User => "user",
@@ -41,6 +48,14 @@ impl FromStr for Role {
 #[cfg(test)]
 mod tests {
     use super::Role;
+
+    #[test]
+    fn an_admin_satisfies_every_role_and_a_user_only_user() {
+        assert!(Role::User.satisfies(Role::User));
+        assert!(!Role::User.satisfies(Role::Admin));
+        assert!(Role::Admin.satisfies(Role::User));
+        assert!(Role::Admin.satisfies(Role::Admin));
+    }
 
     #[test]
     fn roles_round_trip_through_text_and_nothing_else_parses() {

@@ -77,7 +77,7 @@ impl FromRequest for AdminUser {
         let session = checked_session(req);
         Box::pin(async move {
             let user = session.await?;
-            if user.role == Role::Admin {
+            if user.role.satisfies(Role::Admin) {
                 Ok(AdminUser(user))
             } else {
                 Err(AppError::Forbidden)

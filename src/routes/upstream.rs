@@ -22,11 +22,14 @@ use actix_web::{
     body::{self, SizedStream},
     error::PayloadError,
     http::header::{self, HeaderMap},
-    rt::time::{Instant, Sleep, sleep_until, timeout},
+    rt::time::{Instant, Sleep, sleep_until},
     web::{self, Bytes},
 };
 use awc::error::{ConnectError, SendRequestError};
 use futures_core::Stream;
+// actix-rt re-exports `timeout` but not its twin for a deadline; one
+// deadline bounds the head and the body alike.
+use tokio::time::timeout_at;
 
 use crate::relay::{
     client::{RelayClients, Target},
@@ -34,8 +37,8 @@ use crate::relay::{
     path,
 };
 use crate::{
-    accounts::Role, auth::AuthUser, auth::csrf, client_ip, errors::AppError, errors::ErrorBody,
-    metrics, request_context, state::AppState,
+    auth::AuthUser, auth::csrf, client_ip, errors::AppError, errors::ErrorBody, metrics,
+    request_context, state::AppState,
 };
 
 type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>;
@@ -96,7 +99,7 @@ async fn relay_to(
     state: &AppState,
 ) -> Result<HttpResponse, AppError> {
     let upstream = &target.upstream;
-    if upstream.role == Role::Admin && user.role != Role::Admin {
+    if !user.role.satisfies(upstream.role) {
         return Err(AppError::Forbidden);
     }
     let outbound = path::outbound(
@@ -154,7 +157,7 @@ async fn relay_to(
         )),
         Framing::Chunked => request.send_stream(watch.limit(payload, upstream.max_body)),
     };
-    let response = match timeout(upstream.timeout, sending).await {
+    let response = match timeout_at(deadline, sending).await {
         _ if watch.exceeded.get() => return Err(AppError::PayloadTooLarge),
         Err(_) => {
             return Err(AppError::UpstreamTimeout {
@@ -238,15 +241,12 @@ impl Framing {
         if headers.contains_key(header::TRANSFER_ENCODING) {
             return Ok(Framing::Chunked);
         }
-        match headers.get(header::CONTENT_LENGTH) {
-            None => Ok(Framing::None),
-            Some(value) => value
-                .to_str()
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Framing::Sized)
-                .ok_or_else(|| AppError::bad_request("bad_request", "Bad request")),
+        if !headers.contains_key(header::CONTENT_LENGTH) {
+            return Ok(Framing::None);
         }
+        content_length(headers)
+            .map(Framing::Sized)
+            .ok_or_else(|| AppError::bad_request("bad_request", "Bad request"))
     }
 }
 
