@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod auth;
 pub mod blocking;
 pub mod body_deadline;
+pub mod bounded;
 pub mod cli;
 pub mod client_ip;
 pub mod config;

@@ -10,10 +10,9 @@
 
 use std::collections::HashMap;
 
-use crate::role::Role;
+use crate::{bounded, role::Role};
 
-/// Entries one worker keeps per upstream at most; past it, expired ones go
-/// and, if that frees nothing, all of them.
+/// Entries one worker keeps per upstream at most (src/bounded.rs).
 pub const MAX_ENTRIES: usize = 4096;
 
 pub struct TokenCache {
@@ -62,13 +61,8 @@ impl TokenCache {
             return Ok(entry.token.clone());
         }
         let token = mint(now)?;
-        if self.entries.len() >= self.max_entries && !self.entries.contains_key(&user_id) {
-            self.entries.retain(|_, entry| now < entry.reuse_until);
-            if self.entries.len() >= self.max_entries {
-                self.entries.clear();
-            }
-        }
-        if self.max_entries > 0 {
+        let live = |entry: &Entry| now < entry.reuse_until;
+        if bounded::make_room(&mut self.entries, self.max_entries, &user_id, live) {
             self.entries.insert(
                 user_id,
                 Entry {

@@ -12,9 +12,9 @@
 use std::collections::HashMap;
 
 use super::access::AccessClaims;
+use crate::bounded;
 
-/// Tokens one worker keeps at most; past it, expired ones go and, if that
-/// frees nothing, all of them.
+/// Tokens one worker keeps at most (src/bounded.rs).
 pub const MAX_ENTRIES: usize = 10_000;
 
 pub struct VerifiedTokens {
@@ -53,16 +53,10 @@ impl VerifiedTokens {
 
     /// Keeps `claims`, which `keys` has just verified for `token`.
     pub fn insert(&mut self, keys: u64, token: &str, claims: &AccessClaims, now: i64, leeway: i64) {
-        if self.max_entries == 0 {
-            return;
+        let live = |(_, kept): &(u64, AccessClaims)| kept.exp >= now - leeway;
+        if bounded::make_room(&mut self.entries, self.max_entries, token, live) {
+            self.entries.insert(token.into(), (keys, claims.clone()));
         }
-        if self.entries.len() >= self.max_entries {
-            self.entries.retain(|_, (_, kept)| kept.exp >= now - leeway);
-            if self.entries.len() >= self.max_entries {
-                self.entries.clear();
-            }
-        }
-        self.entries.insert(token.into(), (keys, claims.clone()));
     }
 
     pub fn len(&self) -> usize {
