@@ -13,7 +13,10 @@ use ed25519_dalek::{
     },
 };
 
-use super::{ConfigError, Environment, vars::Vars};
+use super::{
+    ConfigError, Environment,
+    vars::{Vars, read_file},
+};
 
 pub const SIGNING_KEY_FILE: &str = "RELAY_SIGNING_KEY_FILE";
 pub const SIGNING_KEY: &str = "RELAY_SIGNING_KEY";
@@ -229,12 +232,6 @@ fn unexpected_label(label: &str) -> String {
     format!(
         "is a `{label}` block; expected an Ed25519 key in PKCS#8 (`-----BEGIN PRIVATE KEY-----`, as `bff-gateway generate-relay-key` writes)"
     )
-}
-
-fn read_file(var: &'static str, path: &str) -> Result<String, ConfigError> {
-    let path = path.trim();
-    std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::invalid(var, format!("cannot read `{path}`: {e}")))
 }
 
 /// Splits PEM text into (label, block) pairs, each block re-assembled from

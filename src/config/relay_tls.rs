@@ -8,7 +8,10 @@ use rustls::{
     pki_types::{CertificateDer, pem::PemObject},
 };
 
-use super::{ConfigError, vars::Vars};
+use super::{
+    ConfigError,
+    vars::{Vars, read_file},
+};
 
 pub const CA_FILE: &str = "RELAY_CA_FILE";
 
@@ -24,9 +27,9 @@ impl RelayTlsSettings {
         let Some(path) = vars.get(CA_FILE) else {
             return Ok(RelayTlsSettings::default());
         };
-        let invalid = |reason: String| ConfigError::invalid(CA_FILE, reason);
-        let pem = std::fs::read(&path).map_err(|e| invalid(format!("cannot read {path}: {e}")))?;
-        let extra_roots = parse(&pem).map_err(|reason| invalid(format!("{path} {reason}")))?;
+        let pem = read_file(CA_FILE, &path)?;
+        let extra_roots = parse(pem.as_bytes())
+            .map_err(|reason| ConfigError::invalid(CA_FILE, format!("{path} {reason}")))?;
         Ok(RelayTlsSettings { extra_roots })
     }
 }

@@ -134,6 +134,14 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{value}` is too large"))
 }
 
+/// The text of the file `var` names (settings read files, never write
+/// them); the error names the variable and the path.
+pub(super) fn read_file(var: &'static str, path: &str) -> Result<String, ConfigError> {
+    let path = path.trim();
+    std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::invalid(var, format!("cannot read `{path}`: {e}")))
+}
+
 /// A lookup over fixed pairs, for the section tests.
 #[cfg(test)]
 pub(super) fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
