@@ -169,7 +169,7 @@ impl JwtKeys {
         if let Some(claims) = cached {
             return Ok(claims);
         }
-        let claims = self.decode(token, &self.validation)?;
+        let claims = self.decode(token, &self.validation, now)?;
         VERIFIED.with(|cache| {
             cache
                 .borrow_mut()
@@ -181,7 +181,7 @@ impl JwtKeys {
     /// [`verify`](Self::verify) without the cache: the full check every
     /// time (what the throughput benchmark's JWT baseline measures).
     pub fn verify_uncached(&self, token: &str) -> Result<AccessClaims, AuthFailure> {
-        self.decode(token, &self.validation)
+        self.decode(token, &self.validation, chrono::Utc::now().timestamp())
     }
 
     /// Like [`verify`](Self::verify) but accepts an expired token issued within
@@ -194,15 +194,22 @@ impl JwtKeys {
     ) -> Result<AccessClaims, AuthFailure> {
         let mut validation = self.validation.clone();
         validation.validate_exp = false;
-        let claims = self.decode(token, &validation)?;
-        let oldest = chrono::Utc::now().timestamp() - max_age_secs;
+        let now = chrono::Utc::now().timestamp();
+        let claims = self.decode(token, &validation, now)?;
+        let oldest = now - max_age_secs;
         if claims.iat < oldest {
             return Err(AuthFailure::TokenExpired);
         }
         Ok(claims)
     }
 
-    fn decode(&self, token: &str, validation: &Validation) -> Result<AccessClaims, AuthFailure> {
+    /// The full check at `now` (Unix seconds, read once by the caller).
+    fn decode(
+        &self,
+        token: &str,
+        validation: &Validation,
+        now: i64,
+    ) -> Result<AccessClaims, AuthFailure> {
         let key = self.key_for(token)?;
         let data =
             jsonwebtoken::decode::<AccessClaims>(token, key, validation).map_err(|e| {
@@ -215,7 +222,7 @@ impl JwtKeys {
             return Err(AuthFailure::TokenInvalid);
         }
         let claims = data.claims;
-        let now = chrono::Utc::now().timestamp();
+
         if claims.iat > now + self.leeway.as_secs() as i64 || claims.user_id().is_none() {
             return Err(AuthFailure::TokenInvalid);
         }
